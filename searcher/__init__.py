@@ -1,0 +1,1 @@
+"""clipsearch.searcher: the gRPC search service, query routing, reranking and frame scoring."""
