@@ -319,7 +319,12 @@ def _resolve_relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
             if isinstance(model, str) and model.startswith("local-dir:"):
                 space["model"] = "local-dir:" + str(fix(model[len("local-dir:") :]))
             pretrained = space.get("pretrained", "")
-            if isinstance(pretrained, str) and Path(pretrained).suffix in (".pt", ".bin", ".safetensors", ".pth"):
+            if isinstance(pretrained, str) and Path(pretrained).suffix in (
+                ".pt",
+                ".bin",
+                ".safetensors",
+                ".pth",
+            ):
                 space["pretrained"] = fix(pretrained)
     for collection in (out.get("collections") or {}).values():
         if isinstance(collection, dict):
@@ -337,5 +342,9 @@ def _one_line(exc: ValidationError, path: Path | None) -> str:
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key"
-        parts.append(f"{key}: {message} (got {error.get('input')!r})" if error["type"] != "extra_forbidden" else f"{key}: {message}")
+        parts.append(
+            f"{key}: {message} (got {error.get('input')!r})"
+            if error["type"] != "extra_forbidden"
+            else f"{key}: {message}"
+        )
     return f"invalid configuration{where}: " + "; ".join(parts)

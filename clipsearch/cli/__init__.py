@@ -10,8 +10,8 @@ import logging
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
+from typer._click.core import Context as ClickContext  # typer vendors click
 from typer.core import TyperGroup
 
 from clipsearch.errors import ClipsearchError
@@ -22,12 +22,12 @@ log = logging.getLogger(__name__)
 class ErrorMappingGroup(TyperGroup):
     """Turns a ClipsearchError anywhere below into a one-line message and its exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         try:
             return super().invoke(ctx)
         except ClipsearchError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise click.exceptions.Exit(exc.exit_code) from None
+            raise typer.Exit(exc.exit_code) from None
 
 
 app = typer.Typer(
@@ -45,9 +45,13 @@ def _root(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", envvar="CLIPSEARCH_CONFIG", help="Path to clipsearch.toml.", show_default=False),
+        typer.Option(
+            "--config", "-c", envvar="CLIPSEARCH_CONFIG", help="Path to clipsearch.toml.", show_default=False
+        ),
     ] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-vv for debug).")] = 0,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More logging (-vv for debug).")
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
 ) -> None:

@@ -21,7 +21,9 @@ class Check:
     detail: str
 
 
-def version(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+def version(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
     """Print the clipsearch version."""
     from clipsearch import __version__
 
@@ -36,7 +38,15 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Report Python, torch, CUDA, faiss, CPU features and database reachability."""
-    checks = [_python(), _package("open_clip_torch"), _torch(), _faiss(), _cpu_features(), _database(ctx)]
+    database_url = settings(ctx).database_url  # a bad config is an error, not a failed check
+    checks = [
+        _python(),
+        _package("open_clip_torch"),
+        _torch(),
+        _faiss(),
+        _cpu_features(),
+        _database(database_url),
+    ]
     if as_json:
         print_json([{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
     else:
@@ -71,8 +81,14 @@ def _torch() -> Check:
     except ImportError as exc:
         return Check("torch", False, f"import failed: {exc}")
     cuda = torch.cuda.is_available()
-    gpus = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) if cuda else "none"
-    return Check("torch", True, f"{torch.__version__}; CUDA available: {cuda}; GPUs: {gpus}; threads: {torch.get_num_threads()}")
+    gpus = (
+        ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) if cuda else "none"
+    )
+    return Check(
+        "torch",
+        True,
+        f"{torch.__version__}; CUDA available: {cuda}; GPUs: {gpus}; threads: {torch.get_num_threads()}",
+    )
 
 
 def _faiss() -> Check:
@@ -105,9 +121,8 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _database(ctx: typer.Context) -> Check:
+def _database(url: str) -> Check:
     try:
-        url = settings(ctx).database_url
         from sqlalchemy import create_engine, text
 
         engine = create_engine(url)

@@ -1,0 +1,3 @@
+from clipsearch.cli import main
+
+main()
