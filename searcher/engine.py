@@ -1,0 +1,520 @@
+"""The search core (no gRPC): validate → route → encode → candidates → stages → fuse → page → hydrate.
+
+Usable in-process (tests, benchmarks) through `SearchEngine.search`; the server splits the same steps
+(`prepare`, `encode_*`, `execute`) so that it can micro-batch the encodes of concurrent queries.
+
+Metadata filters: the filter is resolved to the set of matching item ids by SQL (storage's filter
+language), then the ANN search over-fetches and keeps only allowed ids, growing the fetch until the
+page is full or the whole index was seen. This works for every faiss index type (no IDSelector support
+needed) and stays exact: a filtered query never misses an allowed item that an unfiltered one would
+rank as high.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from clipsearch.searcher import paging
+from clipsearch.searcher.catalog import MEDIA_CODES, Catalog
+from clipsearch.searcher.encoders import EncoderLoader, EncoderPool
+from clipsearch.searcher.indexes import IndexManager, IndexSnapshot
+from clipsearch.searcher.routing import LanguageDetector, Route, SpaceProfile, route_other, route_text
+from clipsearch.searcher.stages import FrameDetailsStage, Stage, StageContext, fuse_media_lists
+from clipsearch.searcher.types import (
+    MEDIA_TYPES,
+    Candidate,
+    CollectionDescription,
+    Encoding,
+    Hit,
+    ItemRecord,
+    LongTextHandling,
+    MediaType,
+    QueryKind,
+    SearchQuery,
+    SearchResult,
+    SpaceDescription,
+    StageTiming,
+)
+
+from clipsearch.config import Settings
+from clipsearch.errors import InvalidRequest, NotFound
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+#: frames sampled from a query video (embedded as their mean).
+QUERY_VIDEO_FRAMES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class QueryVector:
+    vector: np.ndarray
+    truncated: bool = False
+    handling: LongTextHandling = ""
+
+
+@dataclass(slots=True)
+class PreparedQuery:
+    """A validated, routed query waiting for its vector."""
+
+    query: SearchQuery
+    kind: QueryKind
+    route: Route
+    top_k: int
+    offset: int
+    media_types: tuple[MediaType, ...]
+    timings: list[StageTiming] = field(default_factory=list)
+
+
+class Stopwatch:
+    def __init__(self, timings: list[StageTiming]) -> None:
+        self._timings = timings
+        self._start = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self._timings.append(StageTiming(stage, (now - self._start) * 1000.0))
+        self._start = now
+
+
+class SearchEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        *,
+        encoder_loader: EncoderLoader | None = None,
+        stages: Sequence[Stage] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.encoders = EncoderPool(settings, encoder_loader)
+        self.stages: tuple[Stage, ...] = tuple(stages) if stages is not None else (FrameDetailsStage(),)
+        languages = [code for space in settings.spaces.values() for code in space.languages]
+        self.detector = LanguageDetector(languages)
+        self.indexes = IndexManager(catalog, settings.collections, self._expected_fingerprint)
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def refresh(self) -> list[str]:
+        """Swap in newly activated index versions; returns a description of each one swapped."""
+        return [f"{r.collection}/{r.space}/{r.unit}@{r.version}" for r in self.indexes.refresh()]
+
+    def warm_up(self) -> None:
+        """Load every configured encoder now (instead of on the first query)."""
+        for name in self._used_spaces():
+            self.encoders.get(name)
+
+    def _used_spaces(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for collection in self.settings.collections.values():
+            for space in collection.spaces:
+                seen[space] = None
+        return list(seen)
+
+    def _expected_fingerprint(self, space: str) -> str | None:
+        encoder = self.encoders.loaded().get(space)
+        return encoder.info.fingerprint if encoder is not None else None
+
+    # ---- one call, in process ----------------------------------------------------------------
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        prepared = self.prepare(query)
+        return self.execute(prepared, self.query_vector(prepared))
+
+    # ---- the steps ---------------------------------------------------------------------------
+
+    def profiles(self, collection: str) -> list[SpaceProfile]:
+        names = self.settings.collection(collection).spaces
+        profiles = []
+        for name in names:
+            space = self.settings.space(name)
+            encoder = self.encoders.get(name)
+            profiles.append(
+                SpaceProfile(name, space.role, encoder.info.context_length, tuple(space.languages))
+            )
+        return profiles
+
+    def prepare(self, query: SearchQuery) -> PreparedQuery:
+        timings: list[StageTiming] = []
+        watch = Stopwatch(timings)
+        kind = query.kind
+        limits = self.settings.limits
+        search = self.settings.search
+        if not query.collection:
+            raise InvalidRequest("collection is required")
+        collection = self.settings.collection(query.collection)
+        top_k = query.top_k or search.default_top_k
+        max_top_k = min(search.max_top_k, limits.max_page_size)
+        if not 1 <= top_k <= max_top_k:
+            raise InvalidRequest(f"top_k must be between 1 and {max_top_k} (got {top_k})")
+        offset = paging.decode_token(query.page_token, query) if query.page_token else query.offset
+        if offset < 0 or offset + top_k > search.max_top_k * 10:
+            raise InvalidRequest(
+                f"offset + top_k must stay below {search.max_top_k * 10} (got {offset + top_k})"
+            )
+        if query.min_score is not None and not math.isfinite(query.min_score):
+            raise InvalidRequest("min_score must be a finite number")
+        present = self.catalog.media_types(query.collection)
+        media_types = tuple(dict.fromkeys(query.media_types)) or tuple(t for t in MEDIA_TYPES if t in present)
+        for media in media_types:
+            if media not in MEDIA_TYPES:
+                raise InvalidRequest(f"unknown media type {media!r} (use image, video or text)")
+        if query.space and query.space not in collection.spaces:
+            raise InvalidRequest(
+                f"space '{query.space}' is not a space of collection '{query.collection}' "
+                f"(spaces: {', '.join(collection.spaces)})"
+            )
+        if kind == "text":
+            text = (query.text or "").strip()
+            if not text:
+                raise InvalidRequest("query text is empty")
+            if len(text) > limits.max_query_chars:
+                raise InvalidRequest(
+                    f"query text has {len(text)} characters; the limit is {limits.max_query_chars}"
+                )
+            route = route_text(
+                text,
+                self.profiles(query.collection),
+                self._count_tokens,
+                self.detector,
+                search.long_text_policy,
+                language=query.language,
+                explicit_space=query.space,
+            )
+        else:
+            profiles = [SpaceProfile(name, self.settings.space(name).role, 0) for name in collection.spaces]
+            route = route_other(
+                profiles, "item" if kind == "item" else "media" if kind != "vector" else "vector", query.space
+            )
+        watch.lap("route")
+        return PreparedQuery(query, kind, route, top_k, offset, media_types, timings)
+
+    def _count_tokens(self, space: str, text: str) -> int:
+        return self.encoders.get(space).count_tokens(text)
+
+    def query_vector(self, prepared: PreparedQuery) -> QueryVector:
+        """Decode and encode a prepared query on its own (the server batches instead)."""
+        watch = Stopwatch(prepared.timings)
+        query, space = prepared.query, prepared.route.space
+        if prepared.kind == "text":
+            result = self.encode_texts(space, [(query.text or "", prepared.route.long_text)])[0]
+        elif prepared.kind == "image":
+            image = self.decode_image(query.image or b"")
+            watch.lap("decode")
+            result = QueryVector(self.encode_images(space, [image])[0])
+        elif prepared.kind == "video":
+            frames = self.decode_video(query.video or b"")
+            watch.lap("decode")
+            result = QueryVector(self.encode_frames_mean(space, frames))
+        elif prepared.kind == "item":
+            result = QueryVector(self.item_vector(query.collection, space, query.item_id or ""))
+        else:
+            result = QueryVector(self.validate_vector(space, query.vector or ()))
+        watch.lap("encode")
+        return result
+
+    def decode_image(self, data: bytes) -> Image.Image:
+        from clipsearch.indexer.decode.images import decode_image
+        from clipsearch.indexer.failures import DecodeFailed
+
+        if not data:
+            raise InvalidRequest("image is empty")
+        try:
+            return decode_image(data, self.settings.limits.max_image_pixels)
+        except DecodeFailed as exc:
+            raise InvalidRequest(f"image cannot be decoded: {exc}") from None
+
+    def decode_video(self, data: bytes) -> list[Image.Image]:
+        from clipsearch.searcher.query_video import sample_query_video
+
+        if not data:
+            raise InvalidRequest("video is empty")
+        return sample_query_video(data, QUERY_VIDEO_FRAMES, self.settings.limits.max_video_seconds)
+
+    def encode_texts(self, space: str, texts: Sequence[tuple[str, str]]) -> list[QueryVector]:
+        """Encode (text, long-text mode) pairs in one model call; chunked texts are averaged."""
+        import numpy as np
+
+        encoder = self.encoders.get(space)
+        flat: list[str] = []
+        spans: list[tuple[int, int]] = []
+        for text, mode in texts:
+            pieces = (
+                self._chunks(encoder.count_tokens, encoder.info.context_length, text)
+                if mode == "chunk"
+                else [text]
+            )
+            spans.append((len(flat), len(flat) + len(pieces)))
+            flat.extend(pieces)
+        encoded = encoder.encode_texts_detailed(flat)
+        out = []
+        for start, end in spans:
+            vectors = encoded.vectors[start:end]
+            truncated = any(encoded.truncated[start:end])
+            if end - start > 1:
+                mean = vectors.mean(axis=0)
+                vector = mean / max(float(np.linalg.norm(mean)), 1e-12)
+                handling: LongTextHandling = "chunked"
+            else:
+                vector = vectors[0]
+                handling = "truncated" if truncated else "fitted"
+            out.append(QueryVector(np.ascontiguousarray(vector, dtype=np.float32), truncated, handling))
+        return out
+
+    @staticmethod
+    def _chunks(count: Callable[[str], int], context: int, text: str) -> list[str]:
+        """Greedy packing of whole sentences into pieces that fit the context."""
+        sentences = [s for s in _SENTENCE_END.split(text.strip()) if s]
+        chunks: list[str] = []
+        current = ""
+        for sentence in sentences:
+            candidate = f"{current} {sentence}".strip()
+            if current and context > 0 and count(candidate) > context:
+                chunks.append(current)
+                current = sentence
+            else:
+                current = candidate
+        if current:
+            chunks.append(current)
+        return chunks or [text]
+
+    def encode_images(self, space: str, images: Sequence[Image.Image]) -> list[np.ndarray]:
+        vectors = self.encoders.get(space).encode_images(images)
+        return [vectors[i] for i in range(len(images))]
+
+    def encode_frames_mean(self, space: str, frames: Sequence[Image.Image]) -> np.ndarray:
+        import numpy as np
+
+        vectors = self.encoders.get(space).encode_frames(frames)
+        mean = vectors.mean(axis=0)
+        return np.ascontiguousarray(mean / max(float(np.linalg.norm(mean)), 1e-12), dtype=np.float32)
+
+    def item_vector(self, collection: str, space: str, key: str) -> np.ndarray:
+        import numpy as np
+
+        item = self.catalog.find_item(collection, key)
+        vector = self.catalog.item_vector(collection, space, item.item_id)
+        if vector is None:
+            raise NotFound(f"item {key!r} has no vector in space '{space}' (not indexed yet?)")
+        return np.ascontiguousarray(vector, dtype=np.float32)
+
+    def validate_vector(self, space: str, values: Sequence[float]) -> np.ndarray:
+        import numpy as np
+
+        vector = np.asarray(values, dtype=np.float32)
+        dim = self.encoders.get(space).info.dim
+        if vector.ndim != 1 or vector.shape[0] != dim:
+            raise InvalidRequest(f"vector must have {dim} components for space '{space}' (got {vector.size})")
+        if not np.isfinite(vector).all():
+            raise InvalidRequest("vector contains NaN or infinite values")
+        norm = float(np.linalg.norm(vector))
+        if norm < 1e-12:
+            raise InvalidRequest("vector is all zeros")
+        return vector / norm
+
+    def execute(self, prepared: PreparedQuery, qv: QueryVector) -> SearchResult:
+        import numpy as np
+
+        watch = Stopwatch(prepared.timings)
+        query, route = prepared.query, prepared.route
+        snapshot = self.indexes.snapshot  # taken once: a swap mid-query does not affect this query
+        index = snapshot.require(query.collection, route.space, "item")
+        vector = np.ascontiguousarray(qv.vector, dtype=np.float32).reshape(-1)
+        if vector.shape[0] != index.dim:
+            raise InvalidRequest(f"query vector has {vector.shape[0]} dimensions; the index has {index.dim}")
+        allowed = self.catalog.filter_ids(query.collection, query.filter) if query.filter.strip() else None
+        exclude: int | None = None
+        if prepared.kind == "item":
+            exclude = self.catalog.find_item(query.collection, query.item_id or "").item_id
+        need = prepared.offset + prepared.top_k + 1
+        depth = max(need, self._rerank_depth(query))
+        candidates = self._candidates(
+            index, vector, depth, prepared.media_types, allowed, exclude, query.min_score
+        )
+        watch.lap("candidates")
+        ctx = StageContext(
+            query, query.collection, route.space, vector, snapshot, self.catalog, self.encoders, self.settings
+        )
+        for stage in self.stages:
+            candidates = stage(ctx, candidates)
+            watch.lap(stage.name)
+        ranked = fuse_media_lists(candidates, self.settings.search.rrf_k)
+        page = ranked[prepared.offset : prepared.offset + prepared.top_k]
+        more = len(ranked) > prepared.offset + prepared.top_k
+        records = self.catalog.items(query.collection, [c.item_id for c in page])
+        hits = tuple(
+            _hit(records[c.item_id], prepared.offset + i, c)
+            for i, c in enumerate(page)
+            if c.item_id in records
+        )
+        watch.lap("hydrate")
+        refs = [index.ref]
+        frame_index = snapshot.get(query.collection, route.space, "frame")
+        if frame_index is not None and any(h.moment is not None for h in hits):
+            refs.append(frame_index.ref)
+        return SearchResult(
+            hits=hits,
+            next_page_token=paging.encode_token(prepared.offset + prepared.top_k, query) if more else "",
+            space=route.space,
+            route_reason=route.reason,
+            language=route.language,
+            long_text=qv.handling,
+            query_truncated=qv.truncated,
+            index_versions=tuple(refs),
+            timings=tuple(prepared.timings),
+        )
+
+    def _rerank_depth(self, query: SearchQuery) -> int:
+        if len(self.stages) <= 1:  # no rerank stage installed: nothing to go deeper for
+            return 0
+        enabled = self.settings.search.rerank if query.rerank.enabled is None else query.rerank.enabled
+        return (query.rerank.depth or self.settings.search.rerank_depth) if enabled else 0
+
+    @staticmethod
+    def _candidates(
+        index: object,
+        vector: np.ndarray,
+        depth: int,
+        media_types: tuple[MediaType, ...],
+        allowed: np.ndarray | None,
+        exclude: int | None,
+        min_score: float | None,
+    ) -> list[Candidate]:
+        """The best `depth` items of each wanted media type, by cosine, over-fetching as needed."""
+        import numpy as np
+        from clipsearch.searcher.catalog import LoadedIndex
+
+        assert isinstance(index, LoadedIndex)
+        total = index.size
+        if total == 0 or not media_types:
+            return []
+        codes = np.array([MEDIA_CODES[m] for m in media_types], dtype=np.int8)
+        wanted_rows = np.isin(index.media, codes)
+        if allowed is not None:
+            wanted_rows &= np.isin(index.row_ids, allowed)
+        if exclude is not None:
+            wanted_rows &= index.row_ids != exclude
+        available = int(wanted_rows.sum())
+        if available == 0:
+            return []
+        # Start with enough rows to expect `depth` per type at this selectivity, then grow.
+        k = min(total, max(depth * len(media_types), int(depth * len(media_types) * total / available)))
+        query = vector.reshape(1, -1)
+        while True:
+            scores, rows = index.search(query, k)
+            per_type: dict[MediaType, list[Candidate]] = {m: [] for m in media_types}
+            for score, row in zip(scores[0].tolist(), rows[0].tolist(), strict=True):
+                if row < 0 or not wanted_rows[row]:
+                    continue
+                if min_score is not None and score < min_score:
+                    break  # results are in descending order
+                media = MEDIA_TYPES[int(index.media[row])]
+                bucket = per_type[media]
+                if len(bucket) < depth:
+                    bucket.append(Candidate(int(index.row_ids[row]), media, float(score), float(score)))
+            short = any(len(b) < depth for b in per_type.values())
+            last = float(scores[0][-1]) if scores.shape[1] else -1.0
+            floor_hit = min_score is not None and last < min_score
+            if not short or k >= total or floor_hit:
+                return [c for bucket in per_type.values() for c in bucket]
+            k = min(total, k * 4)
+
+    # ---- other RPCs --------------------------------------------------------------------------
+
+    def encode(
+        self, space: str, collection: str, text: str | None, image: bytes | None, language: str = ""
+    ) -> Encoding:
+        if (text is None) == (image is None):
+            raise InvalidRequest("exactly one of text or image must be set")
+        spaces = self.settings.collection(collection).spaces if collection else tuple(self.settings.spaces)
+        if space and space not in self.settings.spaces:
+            raise InvalidRequest(
+                f"unknown space '{space}' (configured: {', '.join(sorted(self.settings.spaces))})"
+            )
+        if text is not None:
+            if not text.strip():
+                raise InvalidRequest("text is empty")
+            if len(text) > self.settings.limits.max_query_chars:
+                raise InvalidRequest(
+                    f"text has {len(text)} characters; the limit is {self.settings.limits.max_query_chars}"
+                )
+            profiles = [
+                SpaceProfile(
+                    n,
+                    self.settings.space(n).role,
+                    self.encoders.get(n).info.context_length,
+                    self.settings.space(n).languages,
+                )
+                for n in spaces
+            ]
+            route = route_text(
+                text,
+                profiles,
+                self._count_tokens,
+                self.detector,
+                self.settings.search.long_text_policy,
+                language,
+                space,
+            )
+            qv = self.encode_texts(route.space, [(text, route.long_text)])[0]
+            chosen = route.space
+        else:
+            chosen = space or spaces[0]
+            qv = QueryVector(self.encode_images(chosen, [self.decode_image(image or b"")])[0])
+        info = self.encoders.get(chosen).info
+        return Encoding(tuple(float(x) for x in qv.vector.tolist()), chosen, info.fingerprint, qv.truncated)
+
+    def get_item(self, collection: str, key: str) -> ItemRecord:
+        if not collection:
+            raise InvalidRequest("collection is required")
+        self.settings.collection(collection)
+        if not key:
+            raise InvalidRequest("id is required")
+        return self.catalog.find_item(collection, key)
+
+    def list_collections(self) -> list[CollectionDescription]:
+        snapshot: IndexSnapshot = self.indexes.snapshot
+        out = []
+        for name, collection in sorted(self.settings.collections.items()):
+            spaces = []
+            for space_name in collection.spaces:
+                space = self.settings.space(space_name)
+                encoder = self.encoders.loaded().get(space_name)
+                active = tuple(
+                    ref for ref in snapshot.refs() if ref.collection == name and ref.space == space_name
+                )
+                spaces.append(
+                    SpaceDescription(
+                        space_name,
+                        space.role,
+                        space.model,
+                        encoder.info.dim if encoder else 0,
+                        space.languages,
+                        active,
+                    )
+                )
+            out.append(CollectionDescription(name, tuple(spaces), self.catalog.media_types(name)))
+        return out
+
+
+def _hit(item: ItemRecord, rank: int, candidate: Candidate) -> Hit:
+    return Hit(
+        item=item,
+        rank=rank,
+        score=candidate.score,
+        initial=candidate.initial,
+        rerank=candidate.rerank,
+        frame=candidate.frame,
+        moment=candidate.moment,
+    )
