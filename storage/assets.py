@@ -1,0 +1,228 @@
+"""Assets (images, videos, texts) and their video frames."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+from clipsearch.storage.models import ASSET_STATUSES, MEDIA_TYPES, Asset, Frame, utcnow
+from clipsearch.storage.records import AssetRecord, AssetStatus, FrameRecord, MediaType
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from clipsearch.errors import InvalidRequest, NotFound
+
+# Bound on the size of IN (...) lists so neither engine hits its parameter limit.
+_IN_BATCH = 500
+
+
+def asset_record(row: Asset) -> AssetRecord:
+    return AssetRecord(
+        id=row.id,
+        collection_id=row.collection_id,
+        uri=row.uri,
+        media_type=cast(MediaType, row.media_type),
+        status=cast(AssetStatus, row.status),
+        content_hash=row.content_hash,
+        size_bytes=row.size_bytes,
+        mtime=row.mtime,
+        error=row.error,
+        metadata=dict(row.meta or {}),
+        text=row.text,
+        source_id=row.source_id,
+        parent_id=row.parent_id,
+        chunk_index=row.chunk_index,
+        duration_sec=row.duration_sec,
+        width=row.width,
+        height=row.height,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        indexed_at=row.indexed_at,
+    )
+
+
+def frame_record(row: Frame) -> FrameRecord:
+    return FrameRecord(id=row.id, asset_id=row.asset_id, frame_index=row.frame_index, t_sec=row.t_sec)
+
+
+def _check_media_type(media_type: str) -> None:
+    if media_type not in MEDIA_TYPES:
+        raise InvalidRequest(f"media type must be one of {', '.join(MEDIA_TYPES)} (got {media_type!r})")
+
+
+def _check_status(status: str) -> None:
+    if status not in ASSET_STATUSES:
+        raise InvalidRequest(f"asset status must be one of {', '.join(ASSET_STATUSES)} (got {status!r})")
+
+
+def upsert_asset(
+    session: Session,
+    collection_id: int,
+    uri: str,
+    media_type: str,
+    *,
+    content_hash: str | None = None,
+    size_bytes: int | None = None,
+    mtime: float | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    text: str | None = None,
+    source_id: int | None = None,
+    parent_id: int | None = None,
+    chunk_index: int | None = None,
+    duration_sec: float | None = None,
+    width: int | None = None,
+    height: int | None = None,
+) -> tuple[AssetRecord, bool]:
+    """Insert an asset or refresh an existing one (same collection + uri).
+
+    Returns (record, changed): `changed` is True when the asset is new, its content hash changed, it
+    was deleted or failed before — i.e. when the indexer must (re-)embed it. A changed asset goes back
+    to `pending`.
+    """
+    _check_media_type(media_type)
+    if not uri:
+        raise InvalidRequest("asset uri must not be empty")
+    row = session.scalar(select(Asset).where(Asset.collection_id == collection_id, Asset.uri == uri))
+    if row is None:
+        row = Asset(collection_id=collection_id, uri=uri, media_type=media_type, status="pending")
+        session.add(row)
+        changed = True
+    else:
+        changed = (
+            row.content_hash != content_hash
+            or row.media_type != media_type
+            or row.status in ("deleted", "failed")
+            or (content_hash is None and (row.size_bytes != size_bytes or row.mtime != mtime))
+        )
+        if changed:
+            row.status = "pending"
+            row.error = None
+    row.media_type = media_type
+    row.content_hash = content_hash
+    row.size_bytes = size_bytes
+    row.mtime = mtime
+    row.meta = dict(metadata or {})
+    row.text = text
+    row.source_id = source_id
+    row.parent_id = parent_id
+    row.chunk_index = chunk_index
+    row.duration_sec = duration_sec
+    row.width = width
+    row.height = height
+    session.flush()
+    return asset_record(row), changed
+
+
+def get_asset(session: Session, asset_id: int) -> AssetRecord:
+    row = session.get(Asset, asset_id)
+    if row is None:
+        raise NotFound(f"asset id {asset_id} does not exist")
+    return asset_record(row)
+
+
+def find_asset(session: Session, collection_id: int, uri: str) -> AssetRecord | None:
+    row = session.scalar(select(Asset).where(Asset.collection_id == collection_id, Asset.uri == uri))
+    return None if row is None else asset_record(row)
+
+
+def get_assets(session: Session, asset_ids: Iterable[int]) -> dict[int, AssetRecord]:
+    """Bulk lookup (the searcher hydrates a page of hits at once); missing ids are simply absent."""
+    wanted = sorted(set(asset_ids))
+    out: dict[int, AssetRecord] = {}
+    for start in range(0, len(wanted), _IN_BATCH):
+        rows = session.scalars(select(Asset).where(Asset.id.in_(wanted[start : start + _IN_BATCH])))
+        out.update((r.id, asset_record(r)) for r in rows)
+    return out
+
+
+def list_assets(
+    session: Session,
+    collection_id: int,
+    *,
+    statuses: Sequence[str] | None = None,
+    media_types: Sequence[str] | None = None,
+    where: Any = None,
+    after_id: int = 0,
+    limit: int = 1000,
+) -> list[AssetRecord]:
+    """One page of assets ordered by id (keyset pagination: pass the last id as `after_id`).
+
+    `where` is an optional `clipsearch.storage.filters.Filter`.
+    """
+    query = select(Asset).where(Asset.collection_id == collection_id, Asset.id > after_id)
+    if statuses:
+        for status in statuses:
+            _check_status(status)
+        query = query.where(Asset.status.in_(list(statuses)))
+    if media_types:
+        query = query.where(Asset.media_type.in_(list(media_types)))
+    if where is not None:
+        from clipsearch.storage.filters import compile_filter
+
+        query = query.where(compile_filter(where, session.get_bind().dialect.name))
+    query = query.order_by(Asset.id).limit(limit)
+    return [asset_record(r) for r in session.scalars(query)]
+
+
+def count_assets(session: Session, collection_id: int) -> dict[str, int]:
+    """Asset counts by status (every status present, zero included)."""
+    rows = session.execute(
+        select(Asset.status, func.count()).where(Asset.collection_id == collection_id).group_by(Asset.status)
+    )
+    counts: Counter[str] = Counter({status: 0 for status in ASSET_STATUSES})
+    for status, n in rows:
+        counts[status] = n
+    return dict(counts)
+
+
+def set_asset_status(session: Session, asset_id: int, status: str, error: str | None = None) -> None:
+    _check_status(status)
+    values: dict[str, Any] = {"status": status, "error": error, "updated_at": utcnow()}
+    if status == "indexed":
+        values["indexed_at"] = utcnow()
+    result = session.execute(update(Asset).where(Asset.id == asset_id).values(**values))
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"asset id {asset_id} does not exist")
+
+
+def mark_assets_deleted(session: Session, asset_ids: Iterable[int]) -> int:
+    """Soft delete: rows stay (their vector refs are removed by the caller, who tombstones the rows)."""
+    ids = sorted(set(asset_ids))
+    total = 0
+    for start in range(0, len(ids), _IN_BATCH):
+        result = session.execute(
+            update(Asset)
+            .where(Asset.id.in_(ids[start : start + _IN_BATCH]))
+            .values(status="deleted", updated_at=utcnow())
+        )
+        total += result.rowcount  # type: ignore[attr-defined]
+    return total
+
+
+def replace_frames(session: Session, asset_id: int, frames: Sequence[tuple[int, float]]) -> list[FrameRecord]:
+    """Replace an asset's frames with (frame_index, t_sec) pairs; their vector refs go with them."""
+    if session.get(Asset, asset_id) is None:
+        raise NotFound(f"asset id {asset_id} does not exist")
+    indexes = [index for index, _ in frames]
+    if len(set(indexes)) != len(indexes):
+        raise InvalidRequest(f"asset {asset_id}: duplicate frame indexes")
+    session.execute(delete(Frame).where(Frame.asset_id == asset_id))
+    rows = [Frame(asset_id=asset_id, frame_index=index, t_sec=float(t)) for index, t in frames]
+    session.add_all(rows)
+    session.flush()
+    return [frame_record(r) for r in rows]
+
+
+def list_frames(session: Session, asset_id: int) -> list[FrameRecord]:
+    rows = session.scalars(select(Frame).where(Frame.asset_id == asset_id).order_by(Frame.frame_index))
+    return [frame_record(r) for r in rows]
+
+
+def get_frames(session: Session, frame_ids: Iterable[int]) -> dict[int, FrameRecord]:
+    wanted = sorted(set(frame_ids))
+    out: dict[int, FrameRecord] = {}
+    for start in range(0, len(wanted), _IN_BATCH):
+        rows = session.scalars(select(Frame).where(Frame.id.in_(wanted[start : start + _IN_BATCH])))
+        out.update((r.id, frame_record(r)) for r in rows)
+    return out
