@@ -22,28 +22,34 @@ MEDIA_CODES: dict[MediaType, int] = {name: code for code, name in enumerate(MEDI
 class LoadedIndex:
     """One active FAISS index version in memory; immutable, shared by concurrent queries.
 
-    `row_ids[i]` is the item id (unit item) or item id owning the frame (unit frame) of faiss row i when
-    the index has no id map; `media[i]` the media code (MEDIA_CODES) of that row's item.
+    FAISS labels are vector-store row ids. `labels` holds them sorted, with `item_ids[i]` the item
+    (asset) of label i and `media[i]` that item's media code (MEDIA_CODES), so a search result maps to
+    items without a database round trip.
     """
 
     ref: IndexVersionRef
     fingerprint: str
     dim: int
     index: Any
-    row_ids: np.ndarray
+    labels: np.ndarray
+    item_ids: np.ndarray
     media: np.ndarray
-    #: frame unit only: the time (s) of each row's frame.
-    frame_times: np.ndarray | None = None
 
     @property
     def size(self) -> int:
         return int(self.index.ntotal)
 
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, rows) of the k best rows per query; rows are -1 where fewer than k exist."""
+        """(scores, positions into labels/item_ids/media) of the k best; positions are -1 where none."""
+        import numpy as np
+
         k = max(1, min(k, self.size))
-        scores, rows = self.index.search(vectors, k)
-        return scores, rows
+        scores, found = self.index.search(vectors, k)
+        positions = np.searchsorted(self.labels, found)
+        positions = np.minimum(positions, len(self.labels) - 1)
+        unknown = (found < 0) | (self.labels[positions] != found)
+        positions[unknown] = -1
+        return scores, positions
 
 
 @dataclass(frozen=True, slots=True)

@@ -402,9 +402,9 @@ class SearchEngine:
         codes = np.array([MEDIA_CODES[m] for m in media_types], dtype=np.int8)
         wanted_rows = np.isin(index.media, codes)
         if allowed is not None:
-            wanted_rows &= np.isin(index.row_ids, allowed)
+            wanted_rows &= np.isin(index.item_ids, allowed)
         if exclude is not None:
-            wanted_rows &= index.row_ids != exclude
+            wanted_rows &= index.item_ids != exclude
         available = int(wanted_rows.sum())
         if available == 0:
             return []
@@ -422,7 +422,7 @@ class SearchEngine:
                 media = MEDIA_TYPES[int(index.media[row])]
                 bucket = per_type[media]
                 if len(bucket) < depth:
-                    bucket.append(Candidate(int(index.row_ids[row]), media, float(score), float(score)))
+                    bucket.append(Candidate(int(index.item_ids[row]), media, float(score), float(score)))
             short = any(len(b) < depth for b in per_type.values())
             last = float(scores[0][-1]) if scores.shape[1] else -1.0
             floor_hit = min_score is not None and last < min_score

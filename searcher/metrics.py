@@ -1,0 +1,78 @@
+"""Prometheus metrics of one server (own registry: several servers in one process stay apart)."""
+
+from __future__ import annotations
+
+from clipsearch.searcher.types import IndexVersionRef
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "clipsearch_requests",
+            "RPCs answered, by method and status code",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "clipsearch_request_seconds",
+            "RPC latency, by method",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.stage_latency = Histogram(
+            "clipsearch_stage_seconds",
+            "Search pipeline stage latency",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "clipsearch_encode_batch_size",
+            "Queries per micro-batched encode",
+            ["kind"],
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
+        self.in_flight = Gauge("clipsearch_in_flight", "Requests being served", registry=self.registry)
+        self.queued = Gauge("clipsearch_queued", "Requests waiting for a slot", registry=self.registry)
+        self.index_size = Gauge(
+            "clipsearch_index_vectors",
+            "Vectors in the active index",
+            ["collection", "space", "unit"],
+            registry=self.registry,
+        )
+        self.index_version = Gauge(
+            "clipsearch_index_version",
+            "Active index version number",
+            ["collection", "space", "unit"],
+            registry=self.registry,
+        )
+        self.swaps = Counter("clipsearch_index_swaps", "Index versions swapped in", registry=self.registry)
+
+    def set_indexes(self, refs: tuple[IndexVersionRef, ...]) -> None:
+        for ref in refs:
+            labels = (ref.collection, ref.space, ref.unit)
+            self.index_size.labels(*labels).set(ref.size)
+            try:
+                self.index_version.labels(*labels).set(float(ref.version))
+            except ValueError:
+                pass
+
+    def start_http(self, host: str, port: int) -> int:
+        """Serve /metrics; returns the bound port."""
+        from prometheus_client import start_http_server
+
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        self._http = server
+        return int(server.server_port)
+
+    def stop_http(self) -> None:
+        http = getattr(self, "_http", None)
+        if http is not None:
+            http.shutdown()
+            http.server_close()
