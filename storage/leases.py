@@ -54,8 +54,10 @@ def acquire_lease(
         insert(Lease)
         .values(name=name, holder=holder, acquired_at=now, expires_at=expires)
         .on_conflict_do_nothing(index_elements=["name"])
+        .returning(Lease.name)
     )
-    return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    # RETURNING says whether the row went in (rowcount is not reliable for ORM-level inserts).
+    return session.execute(statement).first() is not None
 
 
 def renew_lease(

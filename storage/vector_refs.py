@@ -46,7 +46,7 @@ def add_vector_refs(session: Session, space_id: int, refs: Sequence[NewVectorRef
     for start in range(0, len(asset_ids), _IN_BATCH):
         chunk = asset_ids[start : start + _IN_BATCH]
         collections.update(
-            session.execute(select(Asset.id, Asset.collection_id).where(Asset.id.in_(chunk))).tuples()
+            session.execute(select(Asset.id, Asset.collection_id).where(Asset.id.in_(chunk))).tuples().all()
         )
     missing = [a for a in asset_ids if a not in collections]
     if missing:
@@ -56,7 +56,7 @@ def add_vector_refs(session: Session, space_id: int, refs: Sequence[NewVectorRef
     for start in range(0, len(frame_ids), _IN_BATCH):
         chunk = frame_ids[start : start + _IN_BATCH]
         frame_owner.update(
-            session.execute(select(Frame.id, Frame.asset_id).where(Frame.id.in_(chunk))).tuples()
+            session.execute(select(Frame.id, Frame.asset_id).where(Frame.id.in_(chunk))).tuples().all()
         )
     for ref in refs:
         if ref.frame_id is not None and frame_owner.get(ref.frame_id) != ref.asset_id:
