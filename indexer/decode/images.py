@@ -1,0 +1,81 @@
+"""Still images with Pillow: EXIF orientation, RGB, and a pixel limit checked before decoding."""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from clipsearch.indexer.failures import DecodeFailed
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+
+def decode_image(source: Path | bytes, max_pixels: int) -> Image.Image:
+    """Decode the first frame of a JPEG/PNG/WebP/GIF/BMP/TIFF image into an upright RGB image.
+
+    The pixel count is read from the header and checked against `max_pixels` before any pixel is
+    decoded, so a decompression bomb costs nothing.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    name = str(source) if isinstance(source, Path) else "<bytes>"
+    try:
+        with warnings.catch_warnings():
+            # We apply our own limit; Pillow's global one only warns below 2x and raises above.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            handle = Image.open(source if isinstance(source, Path) else io.BytesIO(source))
+            with handle as img:
+                width, height = img.size
+                if width <= 0 or height <= 0:
+                    raise DecodeFailed("empty", f"{name}: image has no pixels ({width}x{height})")
+                if width * height > max_pixels:
+                    raise DecodeFailed(
+                        "decompression_bomb",
+                        f"{name}: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}",
+                    )
+                img.seek(0)
+                img.load()
+                upright = ImageOps.exif_transpose(img) or img
+                return _to_rgb(upright)
+    except DecodeFailed:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise DecodeFailed("decompression_bomb", f"{name}: {exc}") from None
+    except UnidentifiedImageError:
+        raise DecodeFailed("unsupported", f"{name}: not an image format Pillow can decode") from None
+    except FileNotFoundError:
+        raise DecodeFailed("not_found", f"{name} does not exist") from None
+    except PermissionError as exc:
+        raise DecodeFailed("unreadable", f"{name}: {exc.strerror}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
+        message = str(exc)
+        reason = "truncated" if "truncated" in message or isinstance(exc, EOFError) else "corrupt"
+        raise DecodeFailed(reason, f"{name}: {message or type(exc).__name__}") from None
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB; transparent pixels become white (not the black that a plain convert would leave)."""
+    from PIL import Image
+
+    if img.mode == "RGB":
+        return img.copy()
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # High bit-depth grey: scale to 8 bits instead of clipping.
+        import numpy as np
+
+        array = np.asarray(img, dtype=np.float32)
+        top = float(array.max()) or 1.0
+        img = Image.fromarray((array * (255.0 / top)).clip(0, 255).astype(np.uint8), mode="L")
+    return img.convert("RGB")
