@@ -14,6 +14,7 @@ from clipsearch.searcher.types import MEDIA_TYPES, IndexVersionRef, ItemRecord, 
 
 if TYPE_CHECKING:
     import numpy as np
+    from clipsearch.searcher.indexes import IndexSnapshot
 
 MEDIA_CODES: dict[MediaType, int] = {name: code for code, name in enumerate(MEDIA_TYPES)}
 
@@ -34,6 +35,13 @@ class LoadedIndex:
     labels: np.ndarray
     item_ids: np.ndarray
     media: np.ndarray
+
+    @property
+    def media_present(self) -> tuple[MediaType, ...]:
+        import numpy as np
+
+        codes = set(np.unique(self.media).tolist())
+        return tuple(m for m in MEDIA_TYPES if MEDIA_CODES[m] in codes)
 
     @property
     def size(self) -> int:
@@ -77,18 +85,18 @@ class Catalog(Protocol):
         """An item by its id (decimal string) or its uri; NotFound otherwise."""
         ...
 
-    def item_vector(self, collection: str, space: str, item_id: int) -> np.ndarray | None:
+    def item_vector(
+        self, snapshot: IndexSnapshot, collection: str, space: str, item_id: int
+    ) -> np.ndarray | None:
         """The stored vector of an item in a space (None when it has none)."""
         ...
 
-    def frame_vectors(self, collection: str, space: str, item_ids: Sequence[int]) -> dict[int, FrameVectors]:
+    def frame_vectors(
+        self, snapshot: IndexSnapshot, collection: str, space: str, item_ids: Sequence[int]
+    ) -> dict[int, FrameVectors]:
         """Stored frame vectors of videos in a space."""
         ...
 
     def filter_ids(self, collection: str, filter_json: str) -> np.ndarray:
         """Ids of the collection's items matching a filter (storage filter language); InvalidRequest when bad."""
-        ...
-
-    def media_types(self, collection: str) -> tuple[MediaType, ...]:
-        """Media types present in the collection."""
         ...

@@ -18,8 +18,12 @@ EncoderLoader = Callable[[str, SpaceSettings], "Encoder"]
 
 
 def default_loader(name: str, space: SpaceSettings) -> Encoder:
-    from clipsearch.indexer.encoders import load_encoder
+    try:
+        from clipsearch.indexer.encoders import load_encoder
+    except ImportError as exc:
+        from clipsearch.errors import Unavailable
 
+        raise Unavailable(f"space '{name}': the encoder backend cannot be imported ({exc})") from None
     return load_encoder(name, space)
 
 

@@ -43,7 +43,7 @@ from clipsearch.searcher.types import (
 )
 
 from clipsearch.config import Settings
-from clipsearch.errors import InvalidRequest, NotFound
+from clipsearch.errors import ClipsearchError, InvalidRequest, NotFound
 
 if TYPE_CHECKING:
     import numpy as np
@@ -113,7 +113,11 @@ class SearchEngine:
     def warm_up(self) -> None:
         """Load every configured encoder now (instead of on the first query)."""
         for name in self._used_spaces():
-            self.encoders.get(name)
+            try:
+                self.encoders.get(name)
+            except ClipsearchError as exc:
+                # Vector and item queries still work; text/image queries in this space answer UNAVAILABLE.
+                log.error("space %s: encoder unavailable: %s", name, exc)
 
     def _used_spaces(self) -> list[str]:
         seen: dict[str, None] = {}
@@ -165,7 +169,7 @@ class SearchEngine:
             )
         if query.min_score is not None and not math.isfinite(query.min_score):
             raise InvalidRequest("min_score must be a finite number")
-        present = self.catalog.media_types(query.collection)
+        present = self._media_present(query.collection)
         media_types = tuple(dict.fromkeys(query.media_types)) or tuple(t for t in MEDIA_TYPES if t in present)
         for media in media_types:
             if media not in MEDIA_TYPES:
@@ -200,6 +204,13 @@ class SearchEngine:
         watch.lap("route")
         return PreparedQuery(query, kind, route, top_k, offset, media_types, timings)
 
+    def _media_present(self, collection: str) -> tuple[MediaType, ...]:
+        present: set[str] = set()
+        for key, index in self.indexes.snapshot.indexes.items():
+            if key[0] == collection and key[2] == "item":
+                present.update(index.media_present)
+        return tuple(m for m in MEDIA_TYPES if m in present)
+
     def _count_tokens(self, space: str, text: str) -> int:
         return self.encoders.get(space).count_tokens(text)
 
@@ -220,7 +231,7 @@ class SearchEngine:
         elif prepared.kind == "item":
             result = QueryVector(self.item_vector(query.collection, space, query.item_id or ""))
         else:
-            result = QueryVector(self.validate_vector(space, query.vector or ()))
+            result = QueryVector(self.validate_vector(query.collection, space, query.vector or ()))
         watch.lap("encode")
         return result
 
@@ -304,16 +315,16 @@ class SearchEngine:
         import numpy as np
 
         item = self.catalog.find_item(collection, key)
-        vector = self.catalog.item_vector(collection, space, item.item_id)
+        vector = self.catalog.item_vector(self.indexes.snapshot, collection, space, item.item_id)
         if vector is None:
             raise NotFound(f"item {key!r} has no vector in space '{space}' (not indexed yet?)")
         return np.ascontiguousarray(vector, dtype=np.float32)
 
-    def validate_vector(self, space: str, values: Sequence[float]) -> np.ndarray:
+    def validate_vector(self, collection: str, space: str, values: Sequence[float]) -> np.ndarray:
         import numpy as np
 
         vector = np.asarray(values, dtype=np.float32)
-        dim = self.encoders.get(space).info.dim
+        dim = self.indexes.snapshot.require(collection, space, "item").dim
         if vector.ndim != 1 or vector.shape[0] != dim:
             raise InvalidRequest(f"vector must have {dim} components for space '{space}' (got {vector.size})")
         if not np.isfinite(vector).all():
@@ -504,7 +515,7 @@ class SearchEngine:
                         active,
                     )
                 )
-            out.append(CollectionDescription(name, tuple(spaces), self.catalog.media_types(name)))
+            out.append(CollectionDescription(name, tuple(spaces), self._media_present(name)))
         return out
 
 

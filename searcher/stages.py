@@ -68,7 +68,7 @@ class FrameDetailsStage:
         alpha = defaults.frame_alpha if options.alpha is None else options.alpha
         delta = defaults.frame_delta if options.delta is None else options.delta
         top_n = defaults.top_frames if options.top_frames is None else options.top_frames
-        frames = ctx.catalog.frame_vectors(ctx.collection, ctx.space, videos)
+        frames = ctx.catalog.frame_vectors(ctx.snapshot, ctx.collection, ctx.space, videos)
         out: list[Candidate] = []
         for candidate in candidates:
             stored = frames.get(candidate.item_id) if candidate.media_type == "video" else None
