@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.databases import ENGINES, database_url
-
 from clipsearch.storage.db import Database
+from helpers.databases import ENGINES, database_url
 
 
 @pytest.fixture

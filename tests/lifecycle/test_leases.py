@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 
 import pytest
+from clipsearch.storage import leases
+from clipsearch.storage.db import Database
 
 from clipsearch.errors import Conflict
 from clipsearch.lifecycle.leases import HeldLease, LeaseHeld, make_holder, rebuild_lease_name
-from clipsearch.storage import leases
-from clipsearch.storage.db import Database
 
 
 def test_second_holder_is_refused_until_the_first_releases(any_db: Database) -> None:
     name = rebuild_lease_name("photos")
-    with HeldLease(any_db, name, make_holder("a"), 30.0):
+    with HeldLease(any_db, name, make_holder("a"), 30.0):  # noqa: SIM117 (the outer lease is the point)
         with pytest.raises(LeaseHeld, match="held by a@"), HeldLease(any_db, name, make_holder("b"), 30.0):
             pass
     with HeldLease(any_db, name, make_holder("b"), 30.0) as lease:

@@ -52,7 +52,9 @@ def test_durations(text: str, seconds: float) -> None:
     assert parse_trigger(f"@every {text}").interval_seconds == seconds
 
 
-@pytest.mark.parametrize("bad", ["", "* * *", "61 * * * *", "* * * * * * *", "@every 0s", "@every soon", "0 0 31 2 *"])
+@pytest.mark.parametrize(
+    "bad", ["", "* * *", "61 * * * *", "* * * * * * *", "@every 0s", "@every soon", "0 0 31 2 *"]
+)
 def test_bad_expressions_are_rejected_with_a_clear_error(bad: str) -> None:
     with pytest.raises(InvalidRequest):
         parse_trigger(bad)
