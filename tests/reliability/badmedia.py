@@ -95,8 +95,8 @@ def video_bytes(
             video.pix_fmt = "yuv420p"
             if frames:
                 for i in range(int(seconds * fps)):
-                    frame = av.VideoFrame.from_ndarray(_gradient(size, size, i), format="rgb24")
-                    for packet in video.encode(frame):
+                    image = av.VideoFrame.from_ndarray(_gradient(size, size, i), format="rgb24")
+                    for packet in video.encode(image):
                         container.mux(packet)
             for packet in video.encode(None):
                 container.mux(packet)
