@@ -1,0 +1,87 @@
+"""One tokenizer interface over open_clip's CLIP BPE and Hugging Face tokenizers.
+
+Adds what open_clip's tokenizers lack: `count` (tokens a text needs, specials included, without
+truncating) so the long-text policy can tell whether a text fits the context.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from clipsearch.errors import ConfigError, ModelUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import torch
+    from clipsearch.indexer.encoders.resolve import ResolvedModel
+
+log = logging.getLogger(__name__)
+
+
+class TextTokenizer:
+    """Callable like open_clip's tokenizers: texts -> (n, context_length) int64 token ids."""
+
+    def __init__(self, impl: Any, context_length: int, is_hf: bool) -> None:
+        self._impl = impl
+        self.context_length = context_length
+        self._is_hf = is_hf
+
+    def __call__(self, texts: Sequence[str]) -> torch.Tensor:
+        return self._impl(list(texts), context_length=self.context_length)
+
+    def count(self, text: str) -> int:
+        """Tokens `text` needs including start/end tokens, as if the context were unlimited."""
+        cleaned = self._impl.clean_fn(text)
+        if self._is_hf:
+            return len(self._impl.tokenizer(cleaned, truncation=False).input_ids)
+        return len(self._impl.encode(cleaned)) + 2
+
+
+def build_tokenizer(resolved: ResolvedModel, context_length: int, language: str = "") -> TextTokenizer:
+    """The tokenizer open_clip would use for this model, with an explicit context length."""
+    text_cfg = dict(resolved.model_cfg.get("text_cfg") or {})
+    kwargs = dict(text_cfg.get("tokenizer_kwargs") or {})
+    if resolved.hf_tokenizer:
+        from open_clip.tokenizer import HFTokenizer
+
+        needs_language = "nllb" in resolved.hf_tokenizer.lower() or "nllb" in (resolved.zoo_name or "")
+        if needs_language and not language:
+            raise ConfigError(
+                f"model '{resolved.name}' has an NLLB tokenizer: set the space's `language` to a source "
+                "code such as 'eng_Latn'"
+            )
+        try:
+            impl = HFTokenizer(
+                resolved.hf_tokenizer,
+                context_length=context_length,
+                tokenizer_mode=text_cfg.get("tokenizer_mode"),
+                **kwargs,
+            )
+        except Exception as exc:  # transformers raises OSError/ValueError/hub errors for missing files
+            raise ModelUnavailable(
+                f"tokenizer '{resolved.hf_tokenizer}' for model '{resolved.name}' cannot be loaded offline: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from None
+        if language:
+            if not callable(getattr(impl.tokenizer, "set_src_lang_special_tokens", None)):
+                raise ConfigError(
+                    f"model '{resolved.name}': `language = '{language}'` is set but its tokenizer has no "
+                    "source-language setting; leave `language` empty"
+                )
+            impl.set_language(language)
+        return TextTokenizer(impl, context_length, is_hf=True)
+    if resolved.zoo_name and "siglip" in resolved.zoo_name.lower():
+        import open_clip
+
+        try:
+            impl = open_clip.get_tokenizer(resolved.zoo_name, context_length=context_length)
+        except Exception as exc:  # SigLIP vocabularies are fetched from the network on first use
+            raise ModelUnavailable(f"tokenizer for {resolved.zoo_name} cannot be loaded: {exc}") from None
+        return TextTokenizer(impl, context_length, is_hf=True)
+    from open_clip.tokenizer import SimpleTokenizer
+
+    return TextTokenizer(
+        SimpleTokenizer(context_length=context_length, **kwargs), context_length, is_hf=False
+    )

@@ -1,0 +1,48 @@
+"""PyTorch backend: fp32, bf16 (CPUs with bf16 support) or fp16 (CUDA)."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING
+
+import numpy as np
+from clipsearch.indexer.encoders.base import EncoderInfo
+from clipsearch.indexer.encoders.common import BaseEncoder
+
+if TYPE_CHECKING:
+    import torch
+    from clipsearch.indexer.encoders.build import LoadedModel
+
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+class TorchEncoder(BaseEncoder):
+    def __init__(
+        self, loaded: LoadedModel, info: EncoderInfo, batch_size: int, *, copy_model: bool = False
+    ) -> None:
+        import torch
+
+        super().__init__(loaded, info, batch_size)
+        self._device = torch.device(info.device)
+        self._dtype: torch.dtype = getattr(torch, DTYPES[info.precision])
+        model = copy.deepcopy(loaded.model) if copy_model else loaded.model
+        # Whole-model casts: on CPU, bf16 matmuls are ~4-10x faster than fp32 and parity stays >= 0.9999.
+        self._model = model.to(device=self._device, dtype=self._dtype).eval()
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self._model
+
+    def _image_forward(self, pixels: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self._device, self._dtype)
+            return self._model.encode_image(x).float().cpu().numpy()
+
+    def _text_forward(self, tokens: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(tokens)).to(self._device)
+            return self._model.encode_text(x).float().cpu().numpy()
