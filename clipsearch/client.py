@@ -345,11 +345,11 @@ class SearchClient:
         except grpc.RpcError as exc:
             _raise(exc)
 
-    def search(self, collection_or_text: str | None = None, **kwargs: Any) -> SearchResult:
-        """`search(text, collection=..., top_k=...)` or `search(collection=..., image=bytes)`."""
+    def search(self, text: str | None = None, *, collection: str, **kwargs: Any) -> SearchResult:
+        """`search(text, collection=..., top_k=...)` or `search(collection=..., image=bytes)`;
+        keyword arguments as in `search_request`, plus `timeout` (seconds)."""
         timeout = kwargs.pop("timeout", None)
-        collection = kwargs.pop("collection")
-        request = search_request(collection, collection_or_text, **kwargs)
+        request = search_request(collection, text, **kwargs)
         return _result(self._call(self._stub.Search, request, timeout))
 
     def search_request(self, request: pb.SearchRequest, timeout: float | None = None) -> SearchResult:
@@ -414,10 +414,9 @@ class AsyncSearchClient:
         except grpc.RpcError as exc:
             _raise(exc)
 
-    async def search(self, collection_or_text: str | None = None, **kwargs: Any) -> SearchResult:
+    async def search(self, text: str | None = None, *, collection: str, **kwargs: Any) -> SearchResult:
         timeout = kwargs.pop("timeout", None)
-        collection = kwargs.pop("collection")
-        request = search_request(collection, collection_or_text, **kwargs)
+        request = search_request(collection, text, **kwargs)
         return _result(await self._call(self._stub.Search, request, timeout))
 
     async def encode(
