@@ -48,6 +48,8 @@ def decode_image(source: Path | bytes, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise DecodeFailed("decompression_bomb", f"{name}: {exc}") from None
     except UnidentifiedImageError:
+        if _sniffed_image(source):
+            raise DecodeFailed("corrupt", f"{name}: image header is damaged") from None
         raise DecodeFailed("unsupported", f"{name}: not an image format Pillow can decode") from None
     except FileNotFoundError:
         raise DecodeFailed("not_found", f"{name} does not exist") from None
@@ -79,3 +81,19 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         top = float(array.max()) or 1.0
         img = Image.fromarray((array * (255.0 / top)).clip(0, 255).astype(np.uint8), mode="L")
     return img.convert("RGB")
+
+
+def _sniffed_image(source: Path | bytes) -> bool:
+    """Whether the bytes start like an image format we decode (then failing to open means damage)."""
+    from clipsearch.indexer.sniff import SNIFF_BYTES, sniff_bytes
+
+    if isinstance(source, bytes):
+        head = source[:SNIFF_BYTES]
+    else:
+        try:
+            with source.open("rb") as handle:
+                head = handle.read(SNIFF_BYTES)
+        except OSError:
+            return False
+    sniffed = sniff_bytes(head)
+    return sniffed.kind == "image" and sniffed.format != "heif"
