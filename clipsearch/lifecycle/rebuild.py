@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from clipsearch.errors import ClipsearchError
+from clipsearch.errors import ClipsearchError, Conflict
 from clipsearch.lifecycle.leases import HeldLease, make_holder, rebuild_lease_name
 from clipsearch.storage import catalog, jobs
 from clipsearch.storage.db import Database
@@ -30,13 +30,7 @@ REBUILD_JOB_KIND = "rebuild"
 
 @dataclass(frozen=True, slots=True)
 class RebuildOptions:
-    #: retrain IVF/PQ quantizers even when the data has not grown or drifted past the thresholds.
-    force_retrain: bool = False
-    #: retrain when the vector count grew by more than this fraction since the active version's training.
-    retrain_growth: float = 0.5
-    #: retrain when more than this fraction of the active version's vectors are gone (deleted/changed).
-    retrain_churn: float = 0.2
-    #: activate even when nothing changed (normally an unchanged collection is "up to date").
+    #: build and activate new versions even when nothing changed (normally "up to date").
     force_build: bool = False
 
 
@@ -77,7 +71,7 @@ class RebuildContext:
             self.on_progress(fraction, message)
 
 
-#: The rebuild itself; returns details for the Job (must include "outcome").
+#: The rebuild itself; returns details for the Job ("outcome"; an "error" entry fails the Job).
 RebuildWork = Callable[[RebuildContext], Mapping[str, Any]]
 
 
@@ -168,6 +162,11 @@ class Rebuilder:
             details.setdefault("outcome", "rebuilt")
             details["timings"] = {**context.timings, "total": seconds}
             details["lease_holder"] = holder
+            error = details.pop("error", None)
+            if error:  # e.g. the recall gate kept a version out: the job failed, the old version serves
+                self._finish(job_id, "failed", error=str(error), details=details)
+                log.error("rebuild of %s failed (job %d): %s", collection, job_id, error)
+                raise Conflict(f"rebuild of '{collection}' failed (job {job_id}): {error}")
             self._finish(job_id, "succeeded", details=details)
             log.info("rebuild of %s %s in %.2fs (job %d)", collection, details["outcome"], seconds, job_id)
             return RebuildResult(job_id, collection, str(details["outcome"]), seconds, details)

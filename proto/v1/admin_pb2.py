@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63lipsearch/v1/admin.proto\x12\rclipsearch.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xb2\x02\n\x0cIndexVersion\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\r\n\x05space\x18\x03 \x01(\t\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x03\x12,\n\x06status\x18\x06 \x01(\x0e\x32\x1c.clipsearch.v1.VersionStatus\x12\x0f\n\x07\x66\x61\x63tory\x18\x07 \x01(\t\x12\x0e\n\x06ntotal\x18\x08 \x01(\x04\x12\x0e\n\x06recall\x18\t \x01(\x01\x12(\n\x07metrics\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\ncreated_at\x18\x0b \x01(\t\x12\x14\n\x0c\x61\x63tivated_at\x18\x0c \x01(\t\x12\x12\n\nretired_at\x18\r \x01(\t\x12\r\n\x05\x65rror\x18\x0e \x01(\t\"\xe0\x01\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x12\n\ncollection\x18\x03 \x01(\t\x12&\n\x05state\x18\x04 \x01(\x0e\x32\x17.clipsearch.v1.JobState\x12\x10\n\x08progress\x18\x05 \x01(\x01\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12(\n\x07\x64\x65tails\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x12\n\nstarted_at\x18\t \x01(\t\x12\x10\n\x08\x65nded_at\x18\n \x01(\t\"+\n\nAssetCount\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"\x88\x01\n\x0cScheduleInfo\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04\x63ron\x18\x04 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x05 \x01(\x08\x12\x15\n\rlast_fired_at\x18\x06 \x01(\t\x12\x14\n\x0cnext_fire_at\x18\x07 \x01(\t\"\xfe\x01\n\x10\x43ollectionStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06spaces\x18\x02 \x03(\t\x12)\n\x06\x61ssets\x18\x03 \x03(\x0b\x32\x19.clipsearch.v1.AssetCount\x12\x34\n\x0f\x61\x63tive_versions\x18\x04 \x03(\x0b\x32\x1b.clipsearch.v1.IndexVersion\x12%\n\tlast_jobs\x18\x05 \x03(\x0b\x32\x12.clipsearch.v1.Job\x12.\n\tschedules\x18\x06 \x03(\x0b\x32\x1b.clipsearch.v1.ScheduleInfo\x12\x14\n\x0clease_holder\x18\x07 \x01(\t\"9\n\x10GetStatusRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x11\n\tjob_limit\x18\x02 \x01(\r\"I\n\x11GetStatusResponse\x12\x34\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1f.clipsearch.v1.CollectionStatus\"B\n\x15TriggerRebuildRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x15\n\rforce_retrain\x18\x02 \x01(\x08\"(\n\x16TriggerRebuildResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\x03\"F\n\x13ListVersionsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05space\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\"E\n\x14ListVersionsResponse\x12-\n\x08versions\x18\x01 \x03(\x0b\x32\x1b.clipsearch.v1.IndexVersion\"@\n\x16\x41\x63tivateVersionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\x03\"x\n\x17\x41\x63tivateVersionResponse\x12.\n\tactivated\x18\x01 \x01(\x0b\x32\x1b.clipsearch.v1.IndexVersion\x12-\n\x08previous\x18\x02 \x01(\x0b\x32\x1b.clipsearch.v1.IndexVersion\"B\n\x0fRollbackRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05space\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\"B\n\x10RollbackResponse\x12.\n\tactivated\x18\x01 \x03(\x0b\x32\x1b.clipsearch.v1.IndexVersion*\xb8\x01\n\rVersionStatus\x12\x1e\n\x1aVERSION_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17VERSION_STATUS_BUILDING\x10\x01\x12\x18\n\x14VERSION_STATUS_READY\x10\x02\x12\x19\n\x15VERSION_STATUS_ACTIVE\x10\x03\x12\x1a\n\x16VERSION_STATUS_RETIRED\x10\x04\x12\x19\n\x15VERSION_STATUS_FAILED\x10\x05*\x81\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x32\xc5\x03\n\x0c\x41\x64minService\x12N\n\tGetStatus\x12\x1f.clipsearch.v1.GetStatusRequest\x1a .clipsearch.v1.GetStatusResponse\x12]\n\x0eTriggerRebuild\x12$.clipsearch.v1.TriggerRebuildRequest\x1a%.clipsearch.v1.TriggerRebuildResponse\x12W\n\x0cListVersions\x12\".clipsearch.v1.ListVersionsRequest\x1a#.clipsearch.v1.ListVersionsResponse\x12`\n\x0f\x41\x63tivateVersion\x12%.clipsearch.v1.ActivateVersionRequest\x1a&.clipsearch.v1.ActivateVersionResponse\x12K\n\x08Rollback\x12\x1e.clipsearch.v1.RollbackRequest\x1a\x1f.clipsearch.v1.RollbackResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63lipsearch/v1/admin.proto\x12\rclipsearch.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xb2\x02\n\x0cIndexVersion\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\r\n\x05space\x18\x03 \x01(\t\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x03\x12,\n\x06status\x18\x06 \x01(\x0e\x32\x1c.clipsearch.v1.VersionStatus\x12\x0f\n\x07\x66\x61\x63tory\x18\x07 \x01(\t\x12\x0e\n\x06ntotal\x18\x08 \x01(\x04\x12\x0e\n\x06recall\x18\t \x01(\x01\x12(\n\x07metrics\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\ncreated_at\x18\x0b \x01(\t\x12\x14\n\x0c\x61\x63tivated_at\x18\x0c \x01(\t\x12\x12\n\nretired_at\x18\r \x01(\t\x12\r\n\x05\x65rror\x18\x0e \x01(\t\"\xe0\x01\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x12\n\ncollection\x18\x03 \x01(\t\x12&\n\x05state\x18\x04 \x01(\x0e\x32\x17.clipsearch.v1.JobState\x12\x10\n\x08progress\x18\x05 \x01(\x01\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12(\n\x07\x64\x65tails\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x12\n\nstarted_at\x18\t \x01(\t\x12\x10\n\x08\x65nded_at\x18\n \x01(\t\"+\n\nAssetCount\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"\x88\x01\n\x0cScheduleInfo\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04\x63ron\x18\x04 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x05 \x01(\x08\x12\x15\n\rlast_fired_at\x18\x06 \x01(\t\x12\x14\n\x0cnext_fire_at\x18\x07 \x01(\t\"\xfe\x01\n\x10\x43ollectionStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06spaces\x18\x02 \x03(\t\x12)\n\x06\x61ssets\x18\x03 \x03(\x0b\x32\x19.clipsearch.v1.AssetCount\x12\x34\n\x0f\x61\x63tive_versions\x18\x04 \x03(\x0b\x32\x1b.clipsearch.v1.IndexVersion\x12%\n\tlast_jobs\x18\x05 \x03(\x0b\x32\x12.clipsearch.v1.Job\x12.\n\tschedules\x18\x06 \x03(\x0b\x32\x1b.clipsearch.v1.ScheduleInfo\x12\x14\n\x0clease_holder\x18\x07 \x01(\t\"9\n\x10GetStatusRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x11\n\tjob_limit\x18\x02 \x01(\r\"I\n\x11GetStatusResponse\x12\x34\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1f.clipsearch.v1.CollectionStatus\":\n\x15TriggerRebuildRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"(\n\x16TriggerRebuildResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\x03\"F\n\x13ListVersionsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05space\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\"E\n\x14ListVersionsResponse\x12-\n\x08versions\x18\x01 \x03(\x0b\x32\x1b.clipsearch.v1.IndexVersion\"@\n\x16\x41\x63tivateVersionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\x03\"x\n\x17\x41\x63tivateVersionResponse\x12.\n\tactivated\x18\x01 \x01(\x0b\x32\x1b.clipsearch.v1.IndexVersion\x12-\n\x08previous\x18\x02 \x01(\x0b\x32\x1b.clipsearch.v1.IndexVersion\"B\n\x0fRollbackRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05space\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\"B\n\x10RollbackResponse\x12.\n\tactivated\x18\x01 \x03(\x0b\x32\x1b.clipsearch.v1.IndexVersion*\xb8\x01\n\rVersionStatus\x12\x1e\n\x1aVERSION_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17VERSION_STATUS_BUILDING\x10\x01\x12\x18\n\x14VERSION_STATUS_READY\x10\x02\x12\x19\n\x15VERSION_STATUS_ACTIVE\x10\x03\x12\x1a\n\x16VERSION_STATUS_RETIRED\x10\x04\x12\x19\n\x15VERSION_STATUS_FAILED\x10\x05*\x81\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x32\xc5\x03\n\x0c\x41\x64minService\x12N\n\tGetStatus\x12\x1f.clipsearch.v1.GetStatusRequest\x1a .clipsearch.v1.GetStatusResponse\x12]\n\x0eTriggerRebuild\x12$.clipsearch.v1.TriggerRebuildRequest\x1a%.clipsearch.v1.TriggerRebuildResponse\x12W\n\x0cListVersions\x12\".clipsearch.v1.ListVersionsRequest\x1a#.clipsearch.v1.ListVersionsResponse\x12`\n\x0f\x41\x63tivateVersion\x12%.clipsearch.v1.ActivateVersionRequest\x1a&.clipsearch.v1.ActivateVersionResponse\x12K\n\x08Rollback\x12\x1e.clipsearch.v1.RollbackRequest\x1a\x1f.clipsearch.v1.RollbackResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'clipsearch.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VERSIONSTATUS']._serialized_start=1763
-  _globals['_VERSIONSTATUS']._serialized_end=1947
-  _globals['_JOBSTATE']._serialized_start=1950
-  _globals['_JOBSTATE']._serialized_end=2079
+  _globals['_VERSIONSTATUS']._serialized_start=1755
+  _globals['_VERSIONSTATUS']._serialized_end=1939
+  _globals['_JOBSTATE']._serialized_start=1942
+  _globals['_JOBSTATE']._serialized_end=2071
   _globals['_INDEXVERSION']._serialized_start=75
   _globals['_INDEXVERSION']._serialized_end=381
   _globals['_JOB']._serialized_start=384
@@ -51,21 +51,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSTATUSRESPONSE']._serialized_start=1110
   _globals['_GETSTATUSRESPONSE']._serialized_end=1183
   _globals['_TRIGGERREBUILDREQUEST']._serialized_start=1185
-  _globals['_TRIGGERREBUILDREQUEST']._serialized_end=1251
-  _globals['_TRIGGERREBUILDRESPONSE']._serialized_start=1253
-  _globals['_TRIGGERREBUILDRESPONSE']._serialized_end=1293
-  _globals['_LISTVERSIONSREQUEST']._serialized_start=1295
-  _globals['_LISTVERSIONSREQUEST']._serialized_end=1365
-  _globals['_LISTVERSIONSRESPONSE']._serialized_start=1367
-  _globals['_LISTVERSIONSRESPONSE']._serialized_end=1436
-  _globals['_ACTIVATEVERSIONREQUEST']._serialized_start=1438
-  _globals['_ACTIVATEVERSIONREQUEST']._serialized_end=1502
-  _globals['_ACTIVATEVERSIONRESPONSE']._serialized_start=1504
-  _globals['_ACTIVATEVERSIONRESPONSE']._serialized_end=1624
-  _globals['_ROLLBACKREQUEST']._serialized_start=1626
-  _globals['_ROLLBACKREQUEST']._serialized_end=1692
-  _globals['_ROLLBACKRESPONSE']._serialized_start=1694
-  _globals['_ROLLBACKRESPONSE']._serialized_end=1760
-  _globals['_ADMINSERVICE']._serialized_start=2082
-  _globals['_ADMINSERVICE']._serialized_end=2535
+  _globals['_TRIGGERREBUILDREQUEST']._serialized_end=1243
+  _globals['_TRIGGERREBUILDRESPONSE']._serialized_start=1245
+  _globals['_TRIGGERREBUILDRESPONSE']._serialized_end=1285
+  _globals['_LISTVERSIONSREQUEST']._serialized_start=1287
+  _globals['_LISTVERSIONSREQUEST']._serialized_end=1357
+  _globals['_LISTVERSIONSRESPONSE']._serialized_start=1359
+  _globals['_LISTVERSIONSRESPONSE']._serialized_end=1428
+  _globals['_ACTIVATEVERSIONREQUEST']._serialized_start=1430
+  _globals['_ACTIVATEVERSIONREQUEST']._serialized_end=1494
+  _globals['_ACTIVATEVERSIONRESPONSE']._serialized_start=1496
+  _globals['_ACTIVATEVERSIONRESPONSE']._serialized_end=1616
+  _globals['_ROLLBACKREQUEST']._serialized_start=1618
+  _globals['_ROLLBACKREQUEST']._serialized_end=1684
+  _globals['_ROLLBACKRESPONSE']._serialized_start=1686
+  _globals['_ROLLBACKRESPONSE']._serialized_end=1752
+  _globals['_ADMINSERVICE']._serialized_start=2074
+  _globals['_ADMINSERVICE']._serialized_end=2527
 # @@protoc_insertion_point(module_scope)

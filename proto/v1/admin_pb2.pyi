@@ -151,12 +151,12 @@ class GetStatusResponse(_message.Message):
     def __init__(self, collections: _Optional[_Iterable[_Union[CollectionStatus, _Mapping]]] = ...) -> None: ...
 
 class TriggerRebuildRequest(_message.Message):
-    __slots__ = ("collection", "force_retrain")
+    __slots__ = ("collection", "force")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
-    FORCE_RETRAIN_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
     collection: str
-    force_retrain: bool
-    def __init__(self, collection: _Optional[str] = ..., force_retrain: _Optional[bool] = ...) -> None: ...
+    force: bool
+    def __init__(self, collection: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
 
 class TriggerRebuildResponse(_message.Message):
     __slots__ = ("job_id",)
