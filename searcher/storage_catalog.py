@@ -1,21 +1,25 @@
 """`Catalog` on clipsearch.storage: index versions, assets and vector refs from the database.
 
-Stored vectors (item "more like this", frame vectors for video moments) are reconstructed from the
-active FAISS index by vector-store row id (every index is an `IndexIDMap2`, which keeps the reverse
-map); an index type that cannot reconstruct answers "no stored vector".
+Stored vectors (item "more like this", frame vectors for video moments) come from the space's vector
+store (`<data_dir>/vectors/<space>`); when a space has no store on this machine they are reconstructed
+from the active FAISS index by row id (every index is an `IndexIDMap2`, which keeps the reverse map).
+An index version's model fingerprint is read from its `metrics.json` (written at build time) and
+checked against the running encoder before the version is served.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clipsearch.searcher.catalog import MEDIA_CODES, FrameVectors, LoadedIndex
 from clipsearch.searcher.types import IndexVersionRef, ItemRecord
 
-from clipsearch.errors import DataCorrupt, InvalidRequest, NotFound, Unavailable
+from clipsearch.errors import DataCorrupt, NotFound, Unavailable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,8 +31,40 @@ log = logging.getLogger(__name__)
 
 
 class StorageCatalog:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, data_dir: Path | None = None) -> None:
         self._db = db
+        self._data_dir = data_dir
+        self._stores: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _store(self, space: str) -> Any | None:
+        """The space's vector store opened read-only (refreshed per call: the indexer appends)."""
+        if self._data_dir is None:
+            return None
+        with self._lock:
+            store = self._stores.get(space)
+            if store is None:
+                from clipsearch.indexer.layout import vector_store_dir
+
+                folder = vector_store_dir(self._data_dir, space)
+                if not folder.is_dir():
+                    return None
+                from clipsearch.storage.vectors import VectorStore
+
+                store = VectorStore.open(folder)
+                self._stores[space] = store
+            store.refresh()
+            return store
+
+    def _vectors(self, index: LoadedIndex, space: str, row_ids: Sequence[int]) -> np.ndarray | None:
+        import numpy as np
+
+        store = self._store(space)
+        if store is not None:
+            vectors = np.asarray(store.get(row_ids, allow_missing=True), dtype=np.float32)
+            if not np.isnan(vectors).any():
+                return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return _reconstruct(index, row_ids) if _can_reconstruct(index) else None
 
     def active_versions(self, collection: str) -> list[IndexVersionRef]:
         from clipsearch.storage import catalog, versions
@@ -75,6 +111,13 @@ class StorageCatalog:
             raise DataCorrupt(
                 f"index {index_file} has dimension {index.d}; space '{ref.space}' has {space.dim}"
             )
+        fingerprint = space.fingerprint
+        manifest = (path if path.is_dir() else path.parent) / "metrics.json"
+        if manifest.is_file():
+            try:
+                fingerprint = str(json.loads(manifest.read_text()).get("space_fingerprint") or fingerprint)
+            except ValueError as exc:
+                raise DataCorrupt(f"{manifest} is not valid JSON: {exc}") from None
         params = (version.metrics or {}).get("search_params") or {}
         if params:
             from clipsearch.indexer.build import apply_search_params
@@ -84,7 +127,7 @@ class StorageCatalog:
         item_ids = np.array([rows[int(label)].asset_id for label in labels], dtype=np.int64)
         media = np.array([MEDIA_CODES[owners[int(a)].media_type] for a in item_ids], dtype=np.int8)
         sized = IndexVersionRef(ref.collection, ref.space, ref.unit, ref.version, int(index.ntotal))
-        return LoadedIndex(sized, space.fingerprint, int(index.d), index, labels, item_ids, media)
+        return LoadedIndex(sized, fingerprint, int(index.d), index, labels, item_ids, media)
 
     def items(self, collection: str, item_ids: Sequence[int]) -> dict[int, ItemRecord]:
         from clipsearch.storage import assets
@@ -126,7 +169,8 @@ class StorageCatalog:
             refs = vector_refs.refs_for_assets(session, space_id, [item_id], unit="item").get(item_id, [])
         if not refs:
             return None
-        return _reconstruct(index, [refs[0].row_id])[0] if _can_reconstruct(index) else None
+        vectors = self._vectors(index, space, [refs[0].row_id])
+        return None if vectors is None else vectors[0]
 
     def frame_vectors(
         self, snapshot: IndexSnapshot, collection: str, space: str, item_ids: Sequence[int]
@@ -135,7 +179,7 @@ class StorageCatalog:
         from clipsearch.storage import assets, catalog, vector_refs
 
         index = snapshot.get(collection, space, "frame")
-        if index is None or not item_ids or not _can_reconstruct(index):
+        if index is None or not item_ids:
             return {}
         with self._db.session() as session:
             space_id = catalog.get_space(session, space).id
@@ -150,27 +194,31 @@ class StorageCatalog:
             times = np.array(
                 [frames[r.frame_id].t_sec for r in usable if r.frame_id is not None], dtype=np.float32
             )
-            vectors = _reconstruct(index, [r.row_id for r in usable])
-            out[item_id] = FrameVectors(times, vectors)
+            vectors = self._vectors(index, space, [r.row_id for r in usable])
+            if vectors is not None:
+                out[item_id] = FrameVectors(times, vectors)
         return out
 
     def filter_ids(self, collection: str, filter_json: str) -> np.ndarray:
-        try:
-            from clipsearch.storage import filters  # type: ignore[attr-defined]
-        except ImportError:
-            raise Unavailable(
-                "metadata filters are not available in this build (clipsearch.storage.filters)"
-            ) from None
+        """Ids of indexed items matching the filter, resolved in SQL (keyset pages, bounded memory)."""
         import numpy as np
-        from clipsearch.storage import catalog
+        from clipsearch.storage import assets, catalog
+        from clipsearch.storage.filters import parse_filter
 
+        where = parse_filter(filter_json)
+        ids: list[int] = []
         with self._db.session() as session:
             record = catalog.get_collection(session, collection)
-            try:
-                ids = filters.matching_asset_ids(session, record.id, filter_json)
-            except ValueError as exc:
-                raise InvalidRequest(f"filter: {exc}") from None
-        return np.sort(np.asarray(list(ids), dtype=np.int64))
+            after = 0
+            while True:
+                page = assets.list_assets(
+                    session, record.id, statuses=("indexed",), where=where, after_id=after, limit=10_000
+                )
+                ids.extend(a.id for a in page)
+                if len(page) < 10_000:
+                    break
+                after = page[-1].id
+        return np.asarray(ids, dtype=np.int64)
 
 
 def _item(collection: str, asset: AssetRecord, frame_times: tuple[float, ...] = ()) -> ItemRecord:

@@ -139,7 +139,7 @@ def test_invalid_requests_get_invalid_argument_with_a_message(
     server: ServerThread, kwargs: dict[str, object], message: str | None
 ) -> None:
     kwargs = dict(kwargs)
-    text = kwargs.pop("text_query", None)
+    text: str | None = kwargs.pop("text_query", None)
     with SearchClient(server.target) as client:
         if message is None:  # language is ignored for vector queries: must still succeed
             client.search(collection="synthetic", **kwargs)
@@ -198,3 +198,21 @@ def test_query_vectors_are_normalised(server: ServerThread, corpus: SyntheticCor
         b = client.search(collection="synthetic", vector=_vector(corpus, 2), top_k=3, media_types=["image"])
     assert [h.id for h in a.hits] == [h.id for h in b.hits]
     assert np.allclose([h.score for h in a.hits], [h.score for h in b.hits], atol=1e-5)
+
+
+def test_metadata_filter_keeps_only_matching_items(server: ServerThread, corpus: SyntheticCorpus) -> None:
+    import json
+
+    flt = json.dumps({"field": "meta.tag", "eq": "odd"})
+    with SearchClient(server.target) as client:
+        result = client.search(
+            collection="synthetic", vector=_vector(corpus, 5), top_k=6, filter=flt, media_types=["image"]
+        )
+        assert len(result.hits) == 6
+        assert all(h.metadata["tag"] == "odd" and corpus.clusters[int(h.id)] == 5 for h in result.hits)
+        with pytest.raises(InvalidRequest, match="filter"):
+            client.search(
+                collection="synthetic",
+                vector=_vector(corpus, 5),
+                filter=json.dumps({"field": "meta.x", "zz": 1}),
+            )
