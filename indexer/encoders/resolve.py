@@ -69,6 +69,18 @@ def resolve_model(
     model = space.model.strip()
     if not model:
         raise ConfigError(f"{label}: `model` is empty")
+    resolved = _resolve(space, model, label, cache_dir, allow_download)
+    tokenizer = (resolved.hf_tokenizer or "").lower()
+    if ("nllb" in tokenizer or "nllb" in model.lower()) and not space.language:
+        raise ConfigError(
+            f"{label}: NLLB tokenizers need a source language; set `language` (e.g. 'eng_Latn', 'deu_Latn')"
+        )
+    return resolved
+
+
+def _resolve(
+    space: SpaceSettings, model: str, label: str, cache_dir: Path | None, allow_download: bool
+) -> ResolvedModel:
     if model.startswith(LOCAL_DIR_PREFIX):
         return _resolve_local_dir(space, Path(model[len(LOCAL_DIR_PREFIX) :]).expanduser(), label)
     if model.startswith(HF_HUB_PREFIX):
@@ -148,6 +160,10 @@ def _resolve_zoo(
 
     zoo_name = name.replace("/", "-")
     model_cfg = open_clip.get_model_config(zoo_name)
+    if "nllb" in zoo_name.lower() and not space.language:
+        raise ConfigError(
+            f"{label}: NLLB tokenizers need a source language; set `language` (e.g. 'eng_Latn', 'deu_Latn')"
+        )
     if model_cfg is None:
         raise ConfigError(
             f"{label}: '{name}' is not an open_clip model name (see `clipsearch models list --zoo`), "

@@ -46,12 +46,6 @@ def build_tokenizer(resolved: ResolvedModel, context_length: int, language: str 
     if resolved.hf_tokenizer:
         from open_clip.tokenizer import HFTokenizer
 
-        needs_language = "nllb" in resolved.hf_tokenizer.lower() or "nllb" in (resolved.zoo_name or "")
-        if needs_language and not language:
-            raise ConfigError(
-                f"model '{resolved.name}' has an NLLB tokenizer: set the space's `language` to a source "
-                "code such as 'eng_Latn'"
-            )
         try:
             impl = HFTokenizer(
                 resolved.hf_tokenizer,
