@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from clipsearch.config import SpaceSettings
 from clipsearch.errors import ConfigError, InvalidRequest, ModelUnavailable
 
 
-def _space(model_dir: Path, **kw: object) -> SpaceSettings:
+def _space(model_dir: Path, **kw: Any) -> SpaceSettings:
     return SpaceSettings(
         model=f"local-dir:{model_dir}", precision="fp32", backend="torch", device="cpu", **kw
     )
@@ -28,7 +29,7 @@ def _images() -> list[Image.Image]:
     return [Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)) for h, w in sizes]
 
 
-def _open_clip_direct(model_dir: Path) -> tuple[torch.nn.Module, object, object]:
+def _open_clip_direct(model_dir: Path) -> tuple[Any, Any, Any]:
     import open_clip
 
     model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{model_dir}")

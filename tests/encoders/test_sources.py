@@ -46,7 +46,7 @@ def test_uncached_tag_fails_fast_naming_model_cache_and_fix(tmp_path: Path) -> N
 def test_unknown_names_and_tags_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not an open_clip model"):
         resolve_model(_cpu(model="ViT-Q-99"), cache_dir=tmp_path)
-    with pytest.raises(ConfigError, match="unknown pretrained tag 'nope'.*laion2b"):
+    with pytest.raises(ConfigError, match=r"unknown pretrained tag 'nope'.*laion2b"):
         resolve_model(_cpu(model="ViT-B-32", pretrained="nope"), cache_dir=tmp_path)
     with pytest.raises(ModelUnavailable, match="not found"):
         resolve_model(_cpu(model="ViT-B-32", pretrained=str(tmp_path / "missing.safetensors")))
