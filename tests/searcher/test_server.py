@@ -216,3 +216,26 @@ def test_metadata_filter_keeps_only_matching_items(server: ServerThread, corpus:
                 vector=_vector(corpus, 5),
                 filter=json.dumps({"field": "meta.x", "zz": 1}),
             )
+
+
+def test_search_cli_prints_a_table_and_json(server: ServerThread, corpus: SyntheticCorpus) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from clipsearch.cli import app
+
+    vector = ",".join(f"{x:.6f}" for x in corpus.centres[7])
+    runner = CliRunner()
+    args = ["search", "--collection", "synthetic", "--vector", vector, "--server", server.target, "-k", "3"]
+    table = runner.invoke(app, [*args, "--media", "video"], env={"COLUMNS": "220"})
+    assert table.exit_code == 0, table.output
+    assert "synthetic://synthetic/" in table.output and "video" in table.output
+    as_json = runner.invoke(app, [*args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    payload = json.loads(as_json.output)
+    assert len(payload["hits"]) == 3 and payload["space"] == "default"
+    bad = runner.invoke(
+        app, ["search", "--collection", "synthetic", "--vector", "1,2", "--server", server.target]
+    )
+    assert bad.exit_code == 64 and "32 components" in bad.output
