@@ -57,7 +57,9 @@ def decode_image(source: Path | bytes, max_pixels: int) -> Image.Image:
         raise DecodeFailed("unreadable", f"{name}: {exc.strerror}") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
         message = str(exc)
-        reason = "truncated" if "truncated" in message or isinstance(exc, EOFError) else "corrupt"
+        lowered = message.lower()
+        truncated = "truncated" in lowered or "broken data stream" in lowered or isinstance(exc, EOFError)
+        reason = "truncated" if truncated else "corrupt"
         raise DecodeFailed(reason, f"{name}: {message or type(exc).__name__}") from None
 
 
