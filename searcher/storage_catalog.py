@@ -112,8 +112,14 @@ class StorageCatalog:
                 f"index {index_file} has dimension {index.d}; space '{ref.space}' has {space.dim}"
             )
         fingerprint = space.fingerprint
-        manifest = (path if path.is_dir() else path.parent) / "metrics.json"
-        if manifest.is_file():
+        folder = path if path.is_dir() else path.parent
+        manifest = folder / "metrics.json"
+        if (folder / "manifest.json").is_file():
+            from clipsearch.storage.index_files import verify_version_dir
+
+            # Checksums of every file and the dimension; the fingerprint is compared by IndexManager.
+            fingerprint = verify_version_dir(folder, dim=space.dim).fingerprint
+        elif manifest.is_file():
             try:
                 fingerprint = str(json.loads(manifest.read_text()).get("space_fingerprint") or fingerprint)
             except ValueError as exc:
