@@ -37,6 +37,7 @@ from clipsearch.config import Settings
 
 if TYPE_CHECKING:
     import numpy as np
+    from clipsearch.searcher.admin import AdminServicer
     from PIL import Image
 
 log = logging.getLogger(__name__)
@@ -235,6 +236,7 @@ class SearchServer:
         )
         self._server: grpc.aio.Server | None = None
         self._poller: asyncio.Task[None] | None = None
+        self.admin: AdminServicer | None = None
         self.port = 0
         self.metrics_port = 0
 
@@ -252,9 +254,13 @@ class SearchServer:
         ]
         server = grpc.aio.server(interceptors=self._interceptors, options=options)
         pb_grpc.add_SearchServiceServicer_to_server(self.servicer, server)
+        # AdminService (lifecycle): status, rebuilds, version moves; admin credential by method prefix.
+        from clipsearch.searcher.admin import ADMIN_SERVICE_NAME, add_admin_service
+
+        self.admin = add_admin_service(server, settings, self.servicer.executor)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+            (SERVICE_NAME, ADMIN_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         from clipsearch.searcher.tls import add_listening_port
 
@@ -302,6 +308,8 @@ class SearchServer:
             await self._server.stop(grace)
             self._server = None
         self.metrics.stop_http()
+        if self.admin is not None:
+            self.admin.shutdown()
         self.servicer.executor.shutdown(wait=True, cancel_futures=True)
         log.info("clipsearch server stopped")
 
