@@ -51,6 +51,7 @@ def write_corpus(
     text_every: int = 7,
     frames_per_video: int = 8,
     seed: int = 0,
+    spec: str = "Flat",
 ) -> SyntheticCorpus:
     """Assets + frames + vector refs in the database, item and frame indices built and activated."""
     import numpy as np
