@@ -142,6 +142,10 @@ class SearchSettings(_Section):
     #: segment = contiguous frames whose score is within delta of the best frame.
     frame_delta: float = Field(default=0.02, ge=0)
     top_frames: int = Field(default=3, ge=0, le=100)
+    #: per-list normalisation of S_initial and S_frame before fusing ("none" = raw cosines, as CLIPRerank).
+    frame_normalization: Literal["none", "minmax", "zscore"] = "none"
+    #: also search the frame index and merge the videos it finds (max-pool per video) by RRF.
+    frame_first: bool = True
     #: long text on a 77-token space when the collection has no long-text space.
     long_text_policy: LongTextPolicy = "truncate"
     rrf_k: int = Field(default=60, ge=1)

@@ -25,7 +25,7 @@ from clipsearch.searcher.catalog import MEDIA_CODES, Catalog
 from clipsearch.searcher.encoders import EncoderLoader, EncoderPool
 from clipsearch.searcher.indexes import IndexManager, IndexSnapshot
 from clipsearch.searcher.routing import LanguageDetector, Route, SpaceProfile, route_other, route_text
-from clipsearch.searcher.stages import FrameDetailsStage, Stage, StageContext, fuse_media_lists
+from clipsearch.searcher.stages import Stage, StageContext, fuse_media_lists
 from clipsearch.searcher.types import (
     MEDIA_TYPES,
     Candidate,
@@ -99,7 +99,11 @@ class SearchEngine:
         self.settings = settings
         self.catalog = catalog
         self.encoders = EncoderPool(settings, encoder_loader)
-        self.stages: tuple[Stage, ...] = tuple(stages) if stages is not None else (FrameDetailsStage(),)
+        if stages is None:
+            from clipsearch.searcher.rerank.stages import default_stages
+
+            stages = default_stages(settings.data_dir)
+        self.stages: tuple[Stage, ...] = tuple(stages)
         languages = [code for space in settings.spaces.values() for code in space.languages]
         self.detector = LanguageDetector(languages)
         self.indexes = IndexManager(catalog, settings.collections, self._expected_fingerprint)
