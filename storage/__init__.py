@@ -3,7 +3,8 @@
 Public API (import the module you need; this package imports nothing on its own):
 
 - `clipsearch.storage.db`: `Database(url, busy_timeout_ms=..., echo=...)` with `.session()` (context
-  manager: commit on success, rollback on error), `.create_all()`, `.upgrade(revision="head")`,
+  manager: commit on success, rollback on error; takes SQLite's write lock at BEGIN),
+  `.read_session()` (read-only work: never waits for writers), `.create_all()`, `.upgrade(revision="head")`,
   `.dialect`, `.dispose()`; `redact(url)`.
 - `clipsearch.storage.migrate`: `upgrade(db, revision)`, `current(db)`, `history()`,
   `alembic_config(db)` — Alembic with the packaged migrations, independent of the working directory.

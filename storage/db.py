@@ -63,6 +63,10 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Read-only units of work skip SQLite's write lock (see _configure_sqlite).
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(clipsearch_read_only=True), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -74,8 +78,24 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: commits when the block ends normally, rolls back when it raises."""
-        session = self._sessions()
+        """A unit of work: commits when the block ends normally, rolls back when it raises.
+
+        On SQLite it takes the write lock up front (BEGIN IMMEDIATE, waiting up to the busy
+        timeout), so a transaction that reads and then writes never fails with "database is
+        locked" halfway. Use `read_session()` for work that only reads.
+        """
+        with self._unit_of_work(self._sessions) as session:
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A unit of work that only reads: never waits for writers on SQLite (WAL snapshot)."""
+        with self._unit_of_work(self._read_sessions) as session:
+            yield session
+
+    @contextmanager
+    def _unit_of_work(self, factory: sessionmaker[Session]) -> Iterator[Session]:
+        session = factory()
         try:
             yield session
             session.commit()
@@ -126,4 +146,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # A deferred transaction that read first cannot wait for the write lock later (WAL answers
+        # SQLITE_BUSY at once), so writers take it at BEGIN; readers keep deferred snapshots.
+        read_only = connection.get_execution_options().get("clipsearch_read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
