@@ -171,6 +171,9 @@ def search_request(
     rerank_depth: int = 0,
     frame_scoring: bool | None = None,
     frame_alpha: float | None = None,
+    rerank_space: str = "",
+    top_frames: int | None = None,
+    frame_delta: float | None = None,
 ) -> pb.SearchRequest:
     request = pb.SearchRequest(
         collection=collection,
@@ -204,6 +207,11 @@ def search_request(
         request.frame_scoring.enabled = frame_scoring
     if frame_alpha is not None:
         request.frame_scoring.alpha = frame_alpha
+    request.rerank.space = rerank_space
+    if top_frames is not None:
+        request.frame_scoring.top_frames = top_frames
+    if frame_delta is not None:
+        request.frame_scoring.delta = frame_delta
     return request
 
 

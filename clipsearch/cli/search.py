@@ -41,8 +41,21 @@ def search(
     rerank: Annotated[
         bool | None, typer.Option("--rerank/--no-rerank", help="Stage-2 rerank (default: server).")
     ] = None,
+    rerank_depth: Annotated[
+        int, typer.Option(help="First-stage candidates to rerank (0 = server default).")
+    ] = 0,
+    rerank_space: Annotated[
+        str, typer.Option(help="Space to rerank in (default: the collection's rerank space, else exact).")
+    ] = "",
     frames: Annotated[
         bool | None, typer.Option("--frames/--no-frames", help="Video frame scoring (default: server).")
+    ] = None,
+    alpha: Annotated[
+        float | None, typer.Option(help="Frame scoring: S = alpha*S_initial + (1-alpha)*S_frame.")
+    ] = None,
+    top_frames: Annotated[int | None, typer.Option(help="Best frames returned per video hit.")] = None,
+    delta: Annotated[
+        float | None, typer.Option(help="Segment: contiguous frames within delta of the best frame.")
     ] = None,
     server: Annotated[
         str, typer.Option(help="host:port of the server (default: server.host:server.port).")
@@ -84,7 +97,12 @@ def search(
             filter=filter,
             min_score=min_score,
             rerank=rerank,
+            rerank_depth=rerank_depth,
+            rerank_space=rerank_space,
             frame_scoring=frames,
+            frame_alpha=alpha,
+            top_frames=top_frames,
+            frame_delta=delta,
         )
     if as_json:
         print_json(asdict(result))
