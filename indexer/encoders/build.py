@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from clipsearch.config import SpaceSettings
+from clipsearch.errors import ConfigError, ModelUnavailable
 from clipsearch.indexer.encoders.checkpoint import (
     convert_longclip,
     is_longclip,
@@ -23,13 +25,11 @@ from clipsearch.indexer.encoders.checkpoint import (
 )
 from clipsearch.indexer.encoders.tokenize import TextTokenizer, build_tokenizer
 
-from clipsearch.config import SpaceSettings
-from clipsearch.errors import ConfigError, ModelUnavailable
-
 if TYPE_CHECKING:
     import torch
-    from clipsearch.indexer.encoders.resolve import ResolvedModel
     from PIL import Image
+
+    from clipsearch.indexer.encoders.resolve import ResolvedModel
 
 log = logging.getLogger(__name__)
 

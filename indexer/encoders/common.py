@@ -11,14 +11,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from clipsearch.errors import InvalidRequest
 from clipsearch.indexer.encoders.base import EncoderInfo, TextEncoding
 from clipsearch.indexer.encoders.longtext import plan_texts
 
-from clipsearch.errors import InvalidRequest
-
 if TYPE_CHECKING:
-    from clipsearch.indexer.encoders.build import LoadedModel
     from PIL import Image
+
+    from clipsearch.indexer.encoders.build import LoadedModel
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from clipsearch.config import SpaceSettings
+from clipsearch.errors import ConfigError, ModelUnavailable
 from clipsearch.indexer.encoders.base import EncoderInfo
 from clipsearch.indexer.encoders.build import LoadedModel, build_model
 from clipsearch.indexer.encoders.common import BaseEncoder
@@ -13,9 +15,6 @@ from clipsearch.indexer.encoders.hardware import cpu_has_fast_bf16, resolve_devi
 from clipsearch.indexer.encoders.parity import MIN_COSINE, measure_parity
 from clipsearch.indexer.encoders.resolve import resolve_model
 from clipsearch.indexer.encoders.torch_encoder import TorchEncoder
-
-from clipsearch.config import SpaceSettings
-from clipsearch.errors import ConfigError, ModelUnavailable
 
 log = logging.getLogger(__name__)
 

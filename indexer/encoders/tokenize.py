@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import torch
+
     from clipsearch.indexer.encoders.resolve import ResolvedModel
 
 log = logging.getLogger(__name__)

@@ -6,11 +6,13 @@ import copy
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from clipsearch.indexer.encoders.base import EncoderInfo
 from clipsearch.indexer.encoders.common import BaseEncoder
 
 if TYPE_CHECKING:
     import torch
+
     from clipsearch.indexer.encoders.build import LoadedModel
 
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}

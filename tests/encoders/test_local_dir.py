@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from clipsearch.indexer.encoders import Encoder, load_encoder
 from PIL import Image
 
 from clipsearch.config import SpaceSettings
 from clipsearch.errors import ConfigError, InvalidRequest, ModelUnavailable
+from clipsearch.indexer.encoders import Encoder, load_encoder
 
 
 def _space(model_dir: Path, **kw: Any) -> SpaceSettings:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from clipsearch.indexer.encoders import load_encoder
-from helpers.tiny_models import tiny_model_cfg
 
 from clipsearch.config import SpaceSettings
 from clipsearch.errors import ConfigError
+from clipsearch.indexer.encoders import load_encoder
+from helpers.tiny_models import tiny_model_cfg
 
 LONG = 248
 

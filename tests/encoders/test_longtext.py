@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from clipsearch.indexer.encoders import load_encoder
-from clipsearch.indexer.encoders.longtext import chunk_text, plan_texts, split_sentences
 
 from clipsearch.config import SpaceSettings
+from clipsearch.indexer.encoders import load_encoder
+from clipsearch.indexer.encoders.longtext import chunk_text, plan_texts, split_sentences
 
 SENTENCES = [
     f"Sentence {i} describes a {c} shape in detail." for i, c in enumerate(["red", "blue", "green"] * 6)

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from clipsearch.indexer.encoders import load_encoder
-from clipsearch.indexer.encoders.resolve import _cached_tag_weights, resolve_model
-from helpers.tiny_models import tiny_model_cfg
 
 from clipsearch.config import SpaceSettings
 from clipsearch.errors import ConfigError, ModelUnavailable
+from clipsearch.indexer.encoders import load_encoder
+from clipsearch.indexer.encoders.resolve import _cached_tag_weights, resolve_model
+from helpers.tiny_models import tiny_model_cfg
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,114 @@
+"""bf16 and ONNX Runtime backends: parity with fp32 PyTorch, graph cache, auto choice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from clipsearch.config import SpaceSettings
+from clipsearch.errors import ConfigError
+from clipsearch.indexer.encoders import load_encoder
+from clipsearch.indexer.encoders import select as select_module
+from clipsearch.indexer.encoders.hardware import cpu_flags, cpu_has_fast_bf16
+from clipsearch.indexer.encoders.parity import measure_parity
+from clipsearch.indexer.encoders.select import Candidate, candidates_for
+
+pytestmark = pytest.mark.xdist_group("encoders-onnx")
+
+
+def _space(model_dir: Path, **kw: Any) -> SpaceSettings:
+    return SpaceSettings(model=f"local-dir:{model_dir}", device="cpu", **kw)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_base", "tiny_multilingual"])
+def test_onnx_matches_torch(fixture: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    model_dir: Path = request.getfixturevalue(fixture)
+    ref = load_encoder("s", _space(model_dir, backend="torch", precision="fp32"))
+    onnx = load_encoder("s", _space(model_dir, backend="onnx", precision="fp32"), cache_dir=tmp_path)
+    assert (onnx.info.backend, onnx.info.precision) == ("onnx", "fp32")
+    parity = measure_parity(ref, onnx)
+    assert parity.worst >= 0.9999
+    texts = ["ein roter Kreis", "a long " + "very " * 100 + "long text"]
+    assert np.abs(onnx.encode_texts(texts) - ref.encode_texts(texts)).max() < 1e-4
+    graphs = tmp_path / "graphs" / ref.info.fingerprint
+    assert (graphs / "image.onnx").is_file() and (graphs / "text.onnx").is_file()
+
+
+def test_int8_parity_and_graph_cache_reuse(tiny_base: Path, tmp_path: Path) -> None:
+    ref = load_encoder("s", _space(tiny_base, backend="torch", precision="fp32"))
+    auto = load_encoder("s", _space(tiny_base, backend="onnx", precision="auto"), cache_dir=tmp_path)
+    assert auto.info.backend == "onnx" and auto.info.precision in ("fp32", "int8")
+    graphs = tmp_path / "graphs" / ref.info.fingerprint
+    int8 = graphs / "image.int8.onnx"
+    assert int8.is_file()
+    from clipsearch.indexer.encoders.loader import load_model
+    from clipsearch.indexer.encoders.onnx_encoder import OnnxEncoder, ensure_graphs
+
+    loaded = load_model("s", _space(tiny_base))
+    stamp = int8.stat().st_mtime_ns
+    paths = ensure_graphs(loaded, graphs, int8=True)  # cached: nothing is exported again
+    assert int8.stat().st_mtime_ns == stamp and paths["image"] == int8
+    quantised = OnnxEncoder(loaded, ref.info, 8, paths, threads=1)
+    assert measure_parity(ref, quantised).worst >= 0.99
+
+
+def test_bf16_parity(tiny_base: Path) -> None:
+    ref = load_encoder("s", _space(tiny_base, backend="torch", precision="fp32"))
+    bf16 = load_encoder("s", _space(tiny_base, backend="torch", precision="bf16"))
+    assert bf16.info.precision == "bf16"
+    assert measure_parity(ref, bf16).worst >= 0.999
+
+
+def test_auto_measures_once_then_uses_cached_decision(
+    tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = load_encoder("s", _space(tiny_base), cache_dir=tmp_path)
+    decisions = list((tmp_path / "graphs" / first.info.fingerprint).glob("decision-*.json"))
+    assert len(decisions) == 1
+    record = json.loads(decisions[0].read_text())
+    trials = record["trials"]
+    assert {(t["backend"], t["precision"]) for t in trials} >= {
+        ("torch", "fp32"),
+        ("onnx", "fp32"),
+        ("onnx", "int8"),
+    }
+    chosen = record["choice"]
+    assert (first.info.backend, first.info.precision) == (chosen["backend"], chosen["precision"])
+    fastest_passing = min((t for t in trials if t["passed"]), key=lambda t: t["seconds"])
+    assert (fastest_passing["backend"], fastest_passing["precision"]) == (
+        chosen["backend"],
+        chosen["precision"],
+    )
+
+    def no_measuring(*args: object) -> float:
+        raise AssertionError("a cached decision must not be measured again")
+
+    monkeypatch.setattr(select_module, "_time", no_measuring)
+    second = load_encoder("s", _space(tiny_base), cache_dir=tmp_path)
+    assert (second.info.backend, second.info.precision) == (first.info.backend, first.info.precision)
+
+
+def test_candidates_follow_settings() -> None:
+    space = SpaceSettings(model="x")
+    assert Candidate("torch", "bf16") in candidates_for(space, fast_bf16=True)
+    assert Candidate("torch", "bf16") not in candidates_for(space, fast_bf16=False)
+    fp32 = SpaceSettings(model="x", precision="fp32")
+    assert {c.precision for c in candidates_for(fp32, fast_bf16=True)} == {"fp32"}
+    assert candidates_for(SpaceSettings(model="x", backend="onnx", precision="fp32"), True) == [
+        Candidate("onnx", "fp32")
+    ]
+    with pytest.raises(ConfigError, match="bf16"):
+        candidates_for(SpaceSettings(model="x", backend="onnx", precision="bf16"), True)
+
+
+def test_cpu_feature_detection(tmp_path: Path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse4_2 avx2 avx512f avx512_bf16\n")
+    assert cpu_has_fast_bf16(cpu_flags(info))
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse4_2 avx2 avx512f\n")
+    assert not cpu_has_fast_bf16(cpu_flags(info))
+    assert cpu_flags(tmp_path / "missing") == frozenset()
