@@ -34,7 +34,7 @@ RECALL_K = 10
 #: held-out tuning queries (capped so exact ground truth stays cheap at millions of vectors).
 TUNING_QUERIES = 500
 #: noise added to a stored vector to make a tuning query (relative to its unit norm).
-QUERY_NOISE = 0.05
+QUERY_NOISE = 0.3
 _NPROBE_STEPS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048, 4096)
 _EF_STEPS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048)
 
@@ -225,13 +225,13 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _training_sample(data: np.ndarray, inner: Any, seed: int) -> np.ndarray:
-    """Enough points for k-means (≥ 64 per list) and PQ codebooks, never the whole set beyond that."""
+    """Enough points for k-means (40 per list) and PQ codebooks, never the whole set beyond that."""
     import faiss
     import numpy as np
 
     ivf = faiss.try_extract_index_ivf(inner)
-    wanted = 64 * int(ivf.nlist) if ivf is not None else 0
-    wanted = max(wanted, 65_536)
+    wanted = 40 * int(ivf.nlist) if ivf is not None else 0
+    wanted = max(wanted, 32_768)
     if len(data) <= wanted:
         return data
     rng = np.random.default_rng(seed)
