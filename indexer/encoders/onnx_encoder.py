@@ -95,7 +95,9 @@ class _Tower:
                 self.model = model
 
             def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return self.model.encode_image(x) if tower == "image" else self.model.encode_text(x)
+                encode = getattr(self.model, "encode_image" if tower == "image" else "encode_text")
+                result: torch.Tensor = encode(x)
+                return result
 
         return Wrapped().eval()
 
