@@ -99,12 +99,11 @@ def row(name: str, latencies: list[float], seconds: float) -> dict[str, float]:
 
 
 def bench_size(n: int, dim: int, requests: int, concurrencies: list[int], root: Path) -> list[bool]:
+    from clipsearch.config import CollectionSettings, ServerSettings, Settings, SpaceSettings
     from clipsearch.searcher.app import build_engine
     from clipsearch.searcher.synthetic import write_corpus
     from clipsearch.searcher.types import FrameScoringOptions, RerankOptions, SearchQuery
     from clipsearch.storage.db import Database
-
-    from clipsearch.config import CollectionSettings, ServerSettings, Settings, SpaceSettings
 
     data = root / f"n{n}"
     settings = Settings(

@@ -7,11 +7,10 @@ import logging
 import signal
 from collections.abc import Callable
 
+from clipsearch.config import Settings
 from clipsearch.searcher.encoders import EncoderLoader
 from clipsearch.searcher.engine import SearchEngine
 from clipsearch.searcher.server import SearchServer
-
-from clipsearch.config import Settings
 
 log = logging.getLogger(__name__)
 

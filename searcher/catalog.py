@@ -14,6 +14,7 @@ from clipsearch.searcher.types import MEDIA_TYPES, IndexVersionRef, ItemRecord, 
 
 if TYPE_CHECKING:
     import numpy as np
+
     from clipsearch.searcher.indexes import IndexSnapshot
 
 MEDIA_CODES: dict[MediaType, int] = {name: code for code, name in enumerate(MEDIA_TYPES)}

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from clipsearch.config import Settings
+from clipsearch.errors import ClipsearchError, InvalidRequest, NotFound
 from clipsearch.searcher import paging
 from clipsearch.searcher.catalog import MEDIA_CODES, Catalog
 from clipsearch.searcher.encoders import EncoderLoader, EncoderPool
@@ -41,9 +43,6 @@ from clipsearch.searcher.types import (
     SpaceDescription,
     StageTiming,
 )
-
-from clipsearch.config import Settings
-from clipsearch.errors import ClipsearchError, InvalidRequest, NotFound
 
 if TYPE_CHECKING:
     import numpy as np
@@ -408,6 +407,7 @@ class SearchEngine:
     ) -> list[Candidate]:
         """The best `depth` items of each wanted media type, by cosine, over-fetching as needed."""
         import numpy as np
+
         from clipsearch.searcher.catalog import LoadedIndex
 
         assert isinstance(index, LoadedIndex)

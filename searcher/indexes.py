@@ -12,10 +12,9 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from clipsearch.errors import DataCorrupt, Unavailable
 from clipsearch.searcher.catalog import Catalog, LoadedIndex
 from clipsearch.searcher.types import IndexVersionRef, Unit
-
-from clipsearch.errors import DataCorrupt, Unavailable
 
 log = logging.getLogger(__name__)
 

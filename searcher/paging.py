@@ -6,9 +6,8 @@ import base64
 import hashlib
 import json
 
-from clipsearch.searcher.types import SearchQuery
-
 from clipsearch.errors import InvalidRequest
+from clipsearch.searcher.types import SearchQuery
 
 
 def query_fingerprint(query: SearchQuery) -> str:

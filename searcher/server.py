@@ -21,6 +21,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 import grpc.aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from clipsearch.config import Settings
 from clipsearch.proto.v1 import search_pb2 as pb
 from clipsearch.proto.v1 import search_pb2_grpc as pb_grpc
 from clipsearch.searcher import wire
@@ -30,15 +34,12 @@ from clipsearch.searcher.engine import PreparedQuery, QueryVector, SearchEngine
 from clipsearch.searcher.metrics import ServerMetrics
 from clipsearch.searcher.status import status_for
 from clipsearch.searcher.types import StageTiming
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
-
-from clipsearch.config import Settings
 
 if TYPE_CHECKING:
     import numpy as np
-    from clipsearch.searcher.admin import AdminServicer
     from PIL import Image
+
+    from clipsearch.searcher.admin import AdminServicer
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from clipsearch.searcher.types import Candidate, FrameScore, MediaType, SearchQu
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from clipsearch.config import Settings
     from clipsearch.searcher.catalog import Catalog
     from clipsearch.searcher.encoders import EncoderPool
     from clipsearch.searcher.indexes import IndexSnapshot
-
-    from clipsearch.config import Settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clipsearch.errors import DataCorrupt, NotFound, Unavailable
 from clipsearch.searcher.catalog import MEDIA_CODES, FrameVectors, LoadedIndex
 from clipsearch.searcher.types import IndexVersionRef, ItemRecord
 
-from clipsearch.errors import DataCorrupt, NotFound, Unavailable
-
 if TYPE_CHECKING:
     import numpy as np
+
     from clipsearch.searcher.indexes import IndexSnapshot
     from clipsearch.storage.db import Database
     from clipsearch.storage.records import AssetRecord
@@ -85,6 +85,7 @@ class StorageCatalog:
     def load_index(self, ref: IndexVersionRef) -> LoadedIndex:
         import faiss
         import numpy as np
+
         from clipsearch.storage import assets, catalog, vector_refs, versions
 
         with self._db.session() as session:
@@ -182,6 +183,7 @@ class StorageCatalog:
         self, snapshot: IndexSnapshot, collection: str, space: str, item_ids: Sequence[int]
     ) -> dict[int, FrameVectors]:
         import numpy as np
+
         from clipsearch.storage import assets, catalog, vector_refs
 
         index = snapshot.get(collection, space, "frame")
@@ -208,6 +210,7 @@ class StorageCatalog:
     def filter_ids(self, collection: str, filter_json: str) -> np.ndarray:
         """Ids of indexed items matching the filter, resolved in SQL (keyset pages, bounded memory)."""
         import numpy as np
+
         from clipsearch.storage import assets, catalog
         from clipsearch.storage.filters import parse_filter
 

@@ -15,6 +15,7 @@ from clipsearch.searcher.types import MediaType
 
 if TYPE_CHECKING:
     import numpy as np
+
     from clipsearch.storage.db import Database
 
 
@@ -55,6 +56,7 @@ def write_corpus(
 ) -> SyntheticCorpus:
     """Assets + frames + vector refs in the database, item and frame indices built and activated."""
     import numpy as np
+
     from clipsearch.storage import assets, catalog, vector_refs
     from clipsearch.storage.records import NewVectorRef
 
@@ -139,6 +141,7 @@ def activate_index(
 ) -> int:
     """Build an index, write it into a fresh version folder, register it and activate it; returns the version."""
     import faiss
+
     from clipsearch.indexer.build import build_index
     from clipsearch.storage import catalog, versions
 

@@ -6,6 +6,9 @@ import json
 import math
 from typing import Any
 
+from google.protobuf import json_format, struct_pb2
+
+from clipsearch.errors import InvalidRequest
 from clipsearch.proto.v1 import search_pb2 as pb
 from clipsearch.searcher.types import (
     MEDIA_TYPES,
@@ -21,9 +24,6 @@ from clipsearch.searcher.types import (
     SearchResult,
     VideoMoment,
 )
-from google.protobuf import json_format, struct_pb2
-
-from clipsearch.errors import InvalidRequest
 
 _MEDIA_TO_PB = {"image": pb.MEDIA_TYPE_IMAGE, "video": pb.MEDIA_TYPE_VIDEO, "text": pb.MEDIA_TYPE_TEXT}
 _MEDIA_FROM_PB: dict[int, MediaType] = {v: k for k, v in _MEDIA_TO_PB.items()}  # type: ignore[misc]

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from clipsearch.config import CollectionSettings, ServerSettings, Settings, SpaceSettings
 from clipsearch.searcher.app import build_engine
 from clipsearch.searcher.server import SearchServer
 from clipsearch.searcher.synthetic import SyntheticCorpus, write_corpus
 from clipsearch.storage.db import Database
-
-from clipsearch.config import CollectionSettings, ServerSettings, Settings, SpaceSettings
 
 
 def make_settings(tmp_path: Path, **server: Any) -> Settings:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from clipsearch.searcher.synthetic import activate_index, write_corpus
-from clipsearch.storage.db import Database
 
 from clipsearch.client import AsyncSearchClient, SearchClient
 from clipsearch.errors import ResourceExhausted
+from clipsearch.searcher.synthetic import activate_index, write_corpus
+from clipsearch.storage.db import Database
 from searcher.conftest import ServerThread, make_settings
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from clipsearch.errors import InvalidRequest
 from clipsearch.searcher.routing import (
     LanguageDetector,
     SpaceProfile,
@@ -10,8 +12,6 @@ from clipsearch.searcher.routing import (
     route_text,
     script_language,
 )
-
-from clipsearch.errors import InvalidRequest
 
 DEFAULT = SpaceProfile("base", "default", 16)
 LONG = SpaceProfile("long", "long", 64)

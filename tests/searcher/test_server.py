@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import grpc
 import numpy as np
 import pytest
-from clipsearch.searcher.synthetic import SyntheticCorpus
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clipsearch.client import SearchClient
 from clipsearch.errors import InvalidRequest, NotFound
+from clipsearch.searcher.synthetic import SyntheticCorpus
 from searcher.conftest import ServerThread
 
 
@@ -136,7 +137,7 @@ def test_get_item_and_list_collections(server: ServerThread, corpus: SyntheticCo
     ],
 )
 def test_invalid_requests_get_invalid_argument_with_a_message(
-    server: ServerThread, kwargs: dict[str, object], message: str | None
+    server: ServerThread, kwargs: dict[str, Any], message: str | None
 ) -> None:
     kwargs = dict(kwargs)
     text: str | None = kwargs.pop("text_query", None)
@@ -175,9 +176,8 @@ def test_health_and_reflection_answer(server: ServerThread) -> None:
 
 
 def test_request_id_is_returned_in_trailing_metadata(server: ServerThread, corpus: SyntheticCorpus) -> None:
-    from clipsearch.proto.v1 import search_pb2_grpc
-
     from clipsearch.client import search_request
+    from clipsearch.proto.v1 import search_pb2_grpc
 
     with grpc.insecure_channel(server.target) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)

@@ -10,10 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from clipsearch.client import SearchClient
 from clipsearch.searcher.synthetic import write_corpus
 from clipsearch.storage.db import Database
-
-from clipsearch.client import SearchClient
 
 
 def test_serve_subprocess_answers_every_rpc_and_stops_on_sigterm(tmp_path: Path) -> None:
