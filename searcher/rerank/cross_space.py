@@ -21,10 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from clipsearch.searcher.rerank.exact import VectorFetch, exact_scores
-from clipsearch.searcher.rerank.fusion import RRF_K, rrf
 
 from clipsearch.errors import InvalidRequest
+from clipsearch.searcher.rerank.exact import VectorFetch, exact_scores
+from clipsearch.searcher.rerank.fusion import RRF_K, rrf
 
 log = logging.getLogger(__name__)
 

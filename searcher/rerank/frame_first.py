@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from clipsearch.searcher.rerank.fusion import RRF_K, rrf
 
 

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from clipsearch.searcher.rerank.fusion import Normalization, weighted_sum
-from clipsearch.searcher.types import FrameScore, VideoMoment
 
 from clipsearch.errors import InvalidRequest
+from clipsearch.searcher.rerank.fusion import Normalization, weighted_sum
+from clipsearch.searcher.types import FrameScore, VideoMoment
 
 
 @dataclass(frozen=True, slots=True)

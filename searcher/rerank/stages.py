@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from clipsearch.errors import ClipsearchError, InvalidRequest
 from clipsearch.searcher.rerank.cross_space import (
     EmbeddingCache,
     ReencodeBudget,
@@ -32,8 +34,6 @@ from clipsearch.searcher.rerank.frames import FrameBatch, fuse_frame_scores, sco
 from clipsearch.searcher.rerank.fusion import Normalization
 from clipsearch.searcher.rerank.stored import StoredItemVectors
 from clipsearch.searcher.types import Candidate, MediaType
-
-from clipsearch.errors import ClipsearchError, InvalidRequest
 
 if TYPE_CHECKING:
     from clipsearch.searcher.stages import Stage, StageContext
@@ -203,12 +203,11 @@ class RerankStage:
         self, ctx: StageContext, space: str, query2: np.ndarray, candidates: list[Candidate]
     ) -> list[Candidate]:
         fetch = self._vectors.get(ctx).fetch(ctx.snapshot, ctx.catalog, ctx.collection, space)
-        encoder = ctx.encoders.get(space)
         reencoder = _SourceReencoder(ctx, space)
         vectors = gather_vectors(
             [c.item_id for c in candidates],
             fetch_stored=fetch,
-            fingerprint=encoder.info.fingerprint,
+            fingerprint=reencoder.fingerprint(),
             cache=self.cache,
             content_hash=reencoder.content_hash,
             reencode=reencoder,
@@ -231,14 +230,13 @@ class RerankStage:
 
     def _query_in(self, ctx: StageContext, space: str) -> np.ndarray | None:
         query = ctx.query
-        encoder = ctx.encoders.get(space)
         if query.text is not None:
-            return np.asarray(encoder.encode_texts([query.text])[0], dtype=np.float32)
+            return np.asarray(ctx.encoders.get(space).encode_texts([query.text])[0], dtype=np.float32)
         if query.image is not None:
             from clipsearch.indexer.decode.images import decode_image
 
             image = decode_image(query.image, ctx.settings.limits.max_image_pixels)
-            return np.asarray(encoder.encode_images([image])[0], dtype=np.float32)
+            return np.asarray(ctx.encoders.get(space).encode_images([image])[0], dtype=np.float32)
         if query.item_id is not None:
             item = ctx.catalog.find_item(ctx.collection, query.item_id).item_id
             ids, found = self._vectors.get(ctx).fetch(ctx.snapshot, ctx.catalog, ctx.collection, space)(
@@ -255,6 +253,13 @@ class _SourceReencoder:
         self._ctx = ctx
         self._space = space
         self._items: dict[int, tuple[str, str, str]] = {}
+
+    def fingerprint(self) -> str:
+        """The rerank space's model fingerprint: from its active index, else from its (loaded) encoder."""
+        index = self._ctx.snapshot.get(self._ctx.collection, self._space, "item")
+        if index is not None and index.fingerprint:
+            return index.fingerprint
+        return self._ctx.encoders.get(self._space).info.fingerprint
 
     def _item(self, item_id: int) -> tuple[str, str, str] | None:
         if item_id not in self._items:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from clipsearch.searcher.rerank.exact import VectorFetch
 
 if TYPE_CHECKING:
@@ -58,10 +59,9 @@ class StoredItemVectors:
     def _store(self, space: str) -> VectorStore | None:
         with self._lock:
             if space not in self._stores:
+                from clipsearch.errors import ClipsearchError
                 from clipsearch.indexer.layout import vector_store_dir
                 from clipsearch.storage.vectors import VectorStore
-
-                from clipsearch.errors import ClipsearchError
 
                 path = vector_store_dir(self._data_dir, space)
                 try:

@@ -42,6 +42,7 @@ class MomentCorpus:
     event_window: dict[int, tuple[float, float]]  # item id → (start, end) seconds of the event
     image_ids: np.ndarray
     image_vectors: np.ndarray
+    rotation: np.ndarray  # space "strong" = space "default" @ rotation
 
 
 def build_moment_corpus(
@@ -64,8 +65,11 @@ def build_moment_corpus(
 
     settings = Settings(
         data_dir=root / "data",
-        spaces={"default": SpaceSettings(model=f"local-dir:{root / 'no-model'}")},
-        collections={"moments": CollectionSettings(spaces=("default",))},
+        spaces={
+            "default": SpaceSettings(model=f"local-dir:{root / 'no-model'}"),
+            "strong": SpaceSettings(model=f"local-dir:{root / 'no-strong-model'}"),
+        },
+        collections={"moments": CollectionSettings(spaces=("default", "strong"))},
     )
     rng = np.random.default_rng(seed)
 
@@ -127,6 +131,22 @@ def build_moment_corpus(
         refs += [NewVectorRef(a, int(r), f) for (a, f, _v), r in zip(frame_rows, frame_row_ids, strict=True)]
         vector_refs.add_vector_refs(session, space.id, refs)
     store.close()
+    # A second space whose vectors are a rotation of the first: same cosines, different coordinates, so a
+    # cross-space rerank that mixed up the two spaces' vectors would produce visibly wrong scores.
+    rotation = np.linalg.qr(rng.standard_normal((dim, dim)))[0].astype(np.float32)
+    strong_matrix = item_matrix @ rotation
+    strong_store = VectorStore.create(vector_store_dir(settings.data_dir, "strong"), dim, "float32")
+    strong_rows = strong_store.append(strong_matrix)
+    strong_store.seal()
+    strong_store.close()
+    with db.session() as session:
+        strong = catalog.ensure_space(session, "strong", fingerprint="strong-v1", dim=dim, context_length=77)
+        vector_refs.add_vector_refs(
+            session,
+            strong.id,
+            [NewVectorRef(a, int(r)) for (a, _v), r in zip(item_rows, strong_rows, strict=True)],
+        )
+    activate_index(db, settings.data_dir, "moments", "strong", "item", strong_matrix, strong_rows, "Flat")
     activate_index(db, settings.data_dir, "moments", "default", "item", item_matrix, item_row_ids, item_spec)
     activate_index(db, settings.data_dir, "moments", "default", "frame", frame_matrix, frame_row_ids, "Flat")
     db.dispose()
@@ -139,9 +159,10 @@ def build_moment_corpus(
         window,
         np.asarray(image_ids, dtype=np.int64),
         image_vectors,
+        rotation,
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def moment_corpus(tmp_path_factory: pytest.TempPathFactory) -> MomentCorpus:
     return build_moment_corpus(tmp_path_factory.mktemp("moments"))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+
 from clipsearch.searcher.rerank.cross_space import (
     EmbeddingCache,
     ReencodeBudget,

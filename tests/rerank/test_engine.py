@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from clipsearch.searcher.app import build_engine
-from clipsearch.searcher.engine import SearchEngine
-from clipsearch.searcher.types import FrameScoringOptions, RerankOptions, SearchQuery
 
 from clipsearch.config import SearchSettings
 from clipsearch.errors import InvalidRequest
+from clipsearch.searcher.app import build_engine
+from clipsearch.searcher.engine import SearchEngine
+from clipsearch.searcher.types import FrameScoringOptions, RerankOptions, SearchQuery
 
 from .conftest import MomentCorpus
 
@@ -115,3 +115,28 @@ def test_bad_options_are_invalid_requests(engine: SearchEngine, moment_corpus: M
         engine.search(video_query(moment_corpus, 0, frame_scoring=FrameScoringOptions(top_frames=1000)))
     with pytest.raises(InvalidRequest, match="rerank space"):
         engine.search(video_query(moment_corpus, 0, rerank=RerankOptions(space="nope")))
+
+
+def test_cross_space_rerank_uses_the_second_space(engine: SearchEngine, moment_corpus: MomentCorpus) -> None:
+    source_row = 7
+    source = int(moment_corpus.image_ids[source_row])
+    result = engine.search(
+        SearchQuery(
+            collection=moment_corpus.collection,
+            item_id=str(source),
+            media_types=("image",),
+            top_k=10,
+            rerank=RerankOptions(enabled=True, depth=50, space="strong"),
+        )
+    )
+    assert result.hits and all(h.item.item_id != source for h in result.hits)
+    row_of = {int(i): r for r, i in enumerate(moment_corpus.image_ids.tolist())}
+    q_strong = moment_corpus.image_vectors[source_row] @ moment_corpus.rotation
+    for hit in result.hits:
+        assert hit.rerank is not None
+        x_strong = moment_corpus.image_vectors[row_of[hit.item.item_id]] @ moment_corpus.rotation
+        # The rerank score is the cosine of the item's and the hit's vectors in the *second* space.
+        assert hit.rerank == pytest.approx(float(q_strong @ x_strong), abs=1e-4)
+    # Final scores are RRF of the two orders (never raw cosines of two spaces mixed).
+    assert all(0 < h.score <= 2 / 61 + 1e-9 for h in result.hits)
+    assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from clipsearch.searcher.rerank.exact import array_fetch, exact_scores, rescore
 
 from clipsearch.errors import InvalidRequest
+from clipsearch.searcher.rerank.exact import array_fetch, exact_scores, rescore
 
 
 def identity_rows(size: int):  # ids are row numbers; ids outside the store are missing

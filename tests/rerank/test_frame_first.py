@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from clipsearch.searcher.rerank.frame_first import group_by_video, merge_rankings
 from clipsearch.searcher.rerank.fusion import rrf
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from clipsearch.searcher.rerank.frames import FrameBatch, fuse_frame_scores, score_frames
 
 from clipsearch.errors import InvalidRequest
+from clipsearch.searcher.rerank.frames import FrameBatch, fuse_frame_scores, score_frames
 
 
 def frames_with_scores(scores: list[float]) -> np.ndarray:

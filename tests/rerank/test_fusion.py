@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from clipsearch.searcher.rerank.fusion import normalize, rrf, weighted_sum
 
 from clipsearch.errors import InvalidRequest
+from clipsearch.searcher.rerank.fusion import normalize, rrf, weighted_sum
 
 
 def test_rrf_matches_hand_computed_scores() -> None:

@@ -9,12 +9,12 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from clipsearch.searcher.app import build_engine
-from clipsearch.searcher.server import SearchServer
 
 from clipsearch.client import SearchClient
 from clipsearch.config import ServerSettings
 from clipsearch.errors import InvalidRequest
+from clipsearch.searcher.app import build_engine
+from clipsearch.searcher.server import SearchServer
 
 from .conftest import MomentCorpus
 
