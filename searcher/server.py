@@ -90,24 +90,35 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
                 timeout = remaining if remaining is not None and remaining < 1e6 else None
                 if timeout is not None and timeout <= 0:
                     raise TimeoutError
-                return await asyncio.wait_for(work(request_id), timeout)
+                result = await asyncio.wait_for(work(request_id), timeout)
         except Exception as exc:
             code, message = status_for(exc, request_id)
             if code == grpc.StatusCode.INTERNAL:
                 log.exception("%s failed", method, extra={"request_id": request_id})
             else:
                 log.info("%s → %s: %s", method, code.name, message, extra={"request_id": request_id})
+            # abort() sends the status at once: count the request first, or a scrape right after
+            # the client sees the error could miss it.
+            self._record(method, code, started, admission)
             context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
             await context.abort(code, message)
             raise  # unreachable: abort raises
-        finally:
-            elapsed = time.perf_counter() - started
-            self._metrics.requests.labels(method, code.name).inc()
-            self._metrics.latency.labels(method).observe(elapsed)
-            self._metrics.in_flight.set(admission.in_flight)
-            if code == grpc.StatusCode.OK:
-                context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-                log.debug("%s ok in %.1f ms", method, elapsed * 1000, extra={"request_id": request_id})
+        self._record(method, code, started, admission)
+        context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
+        log.debug(
+            "%s ok in %.1f ms",
+            method,
+            (time.perf_counter() - started) * 1000,
+            extra={"request_id": request_id},
+        )
+        return result
+
+    def _record(
+        self, method: str, code: grpc.StatusCode, started: float, admission: AdmissionControl
+    ) -> None:
+        self._metrics.requests.labels(method, code.name).inc()
+        self._metrics.latency.labels(method).observe(time.perf_counter() - started)
+        self._metrics.in_flight.set(admission.in_flight)
 
     # ---- RPCs ---------------------------------------------------------------------------------
 
