@@ -150,8 +150,8 @@ class FrameFirstStage:
             Candidate(int(i), "video", float(s), float(s))
             for i, s in zip(exact.ids.tolist(), exact.scores.tolist(), strict=True)
         ]
-        if min_score := ctx.query.min_score:
-            added = [c for c in added if c.score >= min_score]
+        if ctx.query.min_score is not None:
+            added = [c for c in added if c.score >= ctx.query.min_score]
         log.debug("frame-first added %d videos (%d without stored vectors)", len(added), len(exact.missing))
         return candidates + added
 
