@@ -17,14 +17,14 @@ from typing import Any
 import grpc
 import grpc.aio
 import pytest
-from clipsearch.proto.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc
-from clipsearch.searcher import auth as auth_module
-from clipsearch.searcher.auth import AccessPolicy, auth_interceptors, bearer_metadata, parse_bearer
-from clipsearch.searcher.tls import add_listening_port, client_credentials, server_credentials
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from clipsearch.config import AuthSettings
 from clipsearch.errors import ConfigError
+from clipsearch.proto.v1 import admin_pb2, admin_pb2_grpc, search_pb2, search_pb2_grpc
+from clipsearch.searcher import auth as auth_module
+from clipsearch.searcher.auth import AccessPolicy, auth_interceptors, bearer_metadata, parse_bearer
+from clipsearch.searcher.tls import add_listening_port, client_credentials, server_credentials
 
 from .certs import Pki, make_pki
 

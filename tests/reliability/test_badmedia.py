@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from clipsearch.indexer.decode.images import decode_image
 from clipsearch.indexer.decode.text import read_text
 from clipsearch.indexer.decode.video import SamplingPolicy, decode_video
@@ -24,17 +25,7 @@ from .results import check_rows
 
 #: cases whose observed outcome is a known defect in another module: case → (observed, who/what).
 #: The test fails when such a case starts behaving correctly, so this list cannot go stale.
-KNOWN_DEFECTS: dict[str, tuple[str, str]] = {
-    "bad/corrupt.jpg": (
-        "failed: unsupported",
-        "indexer/decode/images.py: a file with JPEG magic that Pillow cannot identify is reported "
-        "'unsupported' instead of 'corrupt'",
-    ),
-    "bad/header_only.jpg": (
-        "failed: unsupported",
-        "indexer/decode/images.py: same as bad/corrupt.jpg",
-    ),
-}
+KNOWN_DEFECTS: dict[str, tuple[str, str]] = {}
 
 
 def decode_by_content(path: Path) -> str:

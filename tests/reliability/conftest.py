@@ -1,0 +1,102 @@
+"""A real search server for the reliability tests: synthetic corpus in real SQLite + real FAISS, a tiny
+random-weight open_clip model (so text and image queries really decode and encode), port 0."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clipsearch.config import CollectionSettings, LimitSettings, ServerSettings, Settings, SpaceSettings
+from clipsearch.searcher.app import build_engine
+from clipsearch.searcher.server import SearchServer
+from clipsearch.searcher.synthetic import SyntheticCorpus, write_corpus
+from clipsearch.storage.db import Database
+
+COLLECTION = "synthetic"
+DIM = 32
+#: request size limit used by the served settings (small, so the limit test sends little).
+MAX_REQUEST_BYTES = 1 << 20
+
+
+def reliability_settings(root: Path, model_dir: Path, **server: Any) -> Settings:
+    return Settings(
+        data_dir=root / "data",
+        spaces={"default": SpaceSettings(model=f"local-dir:{model_dir}", precision="fp32", backend="torch")},
+        collections={COLLECTION: CollectionSettings(spaces=("default",))},
+        server=ServerSettings(
+            port=0, index_poll_seconds=0.2, grace_seconds=1.0, batch_window_ms=1.0, workers=2, **server
+        ),
+        limits=LimitSettings(max_request_bytes=MAX_REQUEST_BYTES, max_image_pixels=1_000_000),
+    )
+
+
+class ServerThread:
+    """A SearchServer on its own event loop in a background thread (tests use blocking clients)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server = SearchServer(settings, build_engine(settings))
+        self.port = self._run(self.server.start(), 120)
+
+    def _run(self, coro: Any, timeout: float) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._run(self.server.stop(0.5), 30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    settings: Settings
+    corpus: SyntheticCorpus
+    fingerprint: str
+
+
+def model_fingerprint(settings: Settings) -> str:
+    engine = build_engine(settings)
+    return engine.encoders.get("default").info.fingerprint
+
+
+def prepare_corpus(root: Path, **server: Any) -> Served:
+    from helpers.tiny_models import write_tiny_model
+
+    model_dir = write_tiny_model(root / "tiny", "base", embed_dim=DIM)
+    settings = reliability_settings(root, model_dir, **server)
+    fingerprint = model_fingerprint(settings)
+    db = Database(settings.database_url)
+    db.create_all()
+    corpus = write_corpus(
+        db, settings.data_dir, collection=COLLECTION, n_items=120, dim=DIM, fingerprint=fingerprint
+    )
+    db.dispose()
+    return Served(settings, corpus, fingerprint)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
+    return prepare_corpus(tmp_path_factory.mktemp("served"))
+
+
+@pytest.fixture(scope="module")
+def server(served: Served) -> Iterator[ServerThread]:
+    running = ServerThread(served.settings)
+    yield running
+    running.stop()
