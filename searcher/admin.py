@@ -21,11 +21,6 @@ from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
-from clipsearch.proto.v1 import admin_pb2 as pb
-from clipsearch.proto.v1 import admin_pb2_grpc as pb_grpc
-from clipsearch.searcher.status import status_for
-from clipsearch.storage import jobs
-from clipsearch.storage.db import Database
 from google.protobuf import json_format, struct_pb2
 
 from clipsearch.config import Settings
@@ -36,6 +31,11 @@ from clipsearch.lifecycle.rebuild import Rebuilder, RebuildOptions, RebuildWork
 from clipsearch.lifecycle.scheduler import ScheduleView
 from clipsearch.lifecycle.status import CollectionStatus, JobView
 from clipsearch.lifecycle.versions import VersionView
+from clipsearch.proto.v1 import admin_pb2 as pb
+from clipsearch.proto.v1 import admin_pb2_grpc as pb_grpc
+from clipsearch.searcher.status import status_for
+from clipsearch.storage import jobs
+from clipsearch.storage.db import Database
 
 log = logging.getLogger(__name__)
 

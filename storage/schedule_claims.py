@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from clipsearch.storage.models import Schedule
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+
+from clipsearch.storage.models import Schedule
 
 
 def claim_schedule_slot(

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clipsearch.storage.db import Database
-from helpers.databases import ENGINES, database_url
 
 from clipsearch.config import Settings, load_settings
+from clipsearch.storage.db import Database
+from helpers.databases import ENGINES, database_url
 
 
 @pytest.fixture

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import grpc
 import pytest
-from clipsearch.proto.v1 import admin_pb2 as pb
-from clipsearch.proto.v1 import admin_pb2_grpc as pb_grpc
-from clipsearch.searcher.admin import ADMIN_METHOD_PREFIX
-from clipsearch.storage.db import Database
 from searcher.conftest import ServerThread
 
 from clipsearch.config import Settings
 from clipsearch.lifecycle.database import open_database
 from clipsearch.lifecycle.leases import HeldLease, make_holder, rebuild_lease_name
 from clipsearch.lifecycle.scheduler import add_schedule
+from clipsearch.proto.v1 import admin_pb2 as pb
+from clipsearch.proto.v1 import admin_pb2_grpc as pb_grpc
+from clipsearch.searcher.admin import ADMIN_METHOD_PREFIX
+from clipsearch.storage.db import Database
 
 from .conftest import lifecycle_settings, write_images
 

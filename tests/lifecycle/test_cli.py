@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clipsearch.storage.db import Database
 from typer.testing import CliRunner
 
 from clipsearch.cli import app
 from clipsearch.lifecycle.leases import HeldLease, make_holder, rebuild_lease_name
+from clipsearch.storage.db import Database
 
 from .conftest import write_images
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from clipsearch.storage import leases
-from clipsearch.storage.db import Database
 
 from clipsearch.errors import Conflict
 from clipsearch.lifecycle.leases import HeldLease, LeaseHeld, make_holder, rebuild_lease_name
+from clipsearch.storage import leases
+from clipsearch.storage.db import Database
 
 
 def test_second_holder_is_refused_until_the_first_releases(any_db: Database) -> None:

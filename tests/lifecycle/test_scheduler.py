@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from clipsearch.storage import jobs
-from clipsearch.storage.db import Database
 
 from clipsearch.errors import NotFound
 from clipsearch.lifecycle.rebuild import RebuildContext, Rebuilder
@@ -22,6 +20,8 @@ from clipsearch.lifecycle.scheduler import (
     list_schedule_views,
     remove_schedule,
 )
+from clipsearch.storage import jobs
+from clipsearch.storage.db import Database
 
 T0 = datetime(2026, 11, 23, 13, 0, 0, tzinfo=UTC)
 
@@ -48,6 +48,12 @@ class Recorder:
 
 def _scheduler(db: Database, action: Any, clock: FakeClock, grace: float = 60.0) -> Scheduler:
     return Scheduler(db, action, misfire_grace_seconds=grace, clock=clock)
+
+
+def _settle(schedulers: list[Scheduler]) -> None:
+    deadline = time.monotonic() + 10
+    while any(s.in_progress() for s in schedulers) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _tick(scheduler: Scheduler) -> None:
@@ -79,6 +85,7 @@ def test_two_schedulers_at_the_same_moment_fire_a_slot_once(any_db_url: str) -> 
     for _ in range(3):
         for scheduler in schedulers:
             scheduler.tick()
+        _settle(schedulers)  # each run ends before the next slot (else it is skipped as busy)
         clock.now += timedelta(seconds=10)
     for scheduler in schedulers:
         scheduler.shutdown(wait=True)
@@ -105,6 +112,7 @@ def test_a_restart_neither_refires_nor_bursts_and_catches_up_once(db: Database) 
     after = Recorder()
     scheduler = _scheduler(db, after, clock, grace=120.0)
     scheduler.tick()
+    _settle([scheduler])
     scheduler.tick()
     scheduler.shutdown(wait=True)
     assert [f.slot for f in after.firings] == [T0 + timedelta(seconds=20)]

@@ -6,9 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from clipsearch.storage import catalog, versions
-from clipsearch.storage.db import Database
-from clipsearch.storage.models import utcnow
 
 from clipsearch.errors import Conflict, InvalidRequest, NotFound
 from clipsearch.lifecycle.leases import HeldLease, LeaseHeld, make_holder, rebuild_lease_name
@@ -20,6 +17,9 @@ from clipsearch.lifecycle.versions import (
     list_version_views,
     rollback,
 )
+from clipsearch.storage import catalog, versions
+from clipsearch.storage.db import Database
+from clipsearch.storage.models import utcnow
 
 
 def _make_versions(
