@@ -150,3 +150,29 @@ def test_bad_requests_map_to_status_codes(
     with pytest.raises(grpc.RpcError) as caught:
         call(admin)  # type: ignore[operator]
     assert caught.value.code() == code
+
+
+def test_admin_methods_need_the_admin_token_once_auth_is_on(settings: Settings) -> None:
+    from clipsearch.config import AuthSettings
+
+    secured = settings.model_copy(
+        update={"auth": AuthSettings(read_tokens=("reader",), admin_tokens=("boss",))}
+    )
+    open_database(secured).dispose()
+    server = ServerThread(secured)
+    channel = grpc.insecure_channel(server.target)
+    try:
+        stub = pb_grpc.AdminServiceStub(channel)
+        request = pb.GetStatusRequest(collection="photos")
+        for metadata, code in (
+            ((), grpc.StatusCode.UNAUTHENTICATED),
+            ((("authorization", "Bearer reader"),), grpc.StatusCode.PERMISSION_DENIED),
+        ):
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.GetStatus(request, metadata=metadata, timeout=10)
+            assert caught.value.code() == code
+        status = stub.GetStatus(request, metadata=(("authorization", "Bearer boss"),), timeout=10)
+        assert status.collections[0].name == "photos"
+    finally:
+        channel.close()
+        server.stop()
