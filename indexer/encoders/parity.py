@@ -37,7 +37,8 @@ def probe_pixels(image_shape: tuple[int, int, int], n: int = 4, seed: int = 0) -
     coarse = rng.normal(size=(n, c, 8, 8)).astype(np.float32)
     rows = np.linspace(0, 7, h).round().astype(int)
     cols = np.linspace(0, 7, w).round().astype(int)
-    return np.ascontiguousarray(coarse[:, :, rows][:, :, :, cols] + 0.1 * rng.normal(size=(n, c, h, w)))
+    pixels = coarse[:, :, rows][:, :, :, cols] + 0.1 * rng.normal(size=(n, c, h, w))
+    return np.ascontiguousarray(pixels, dtype=np.float32)
 
 
 def measure_parity(reference: BaseEncoder, candidate: BaseEncoder) -> Parity:
