@@ -207,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer queries and videos (a smoke run)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
     parser.add_argument("--only", choices=("synthetic", "shapes"), default=None)
+    parser.add_argument(
+        "--shapes-model", type=Path, default=REPO / "models" / "shapes-base", help="model dir for (a)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import faiss
@@ -214,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     faiss.omp_set_num_threads(2)
     report: dict[str, Any] = {"quick": args.quick}
     if args.only in (None, "shapes"):
-        report["shapes"] = bench_shapes(args.quick)
+        report["shapes"] = bench_shapes(args.quick, args.shapes_model)
     if args.only in (None, "synthetic"):
         report["synthetic"] = bench_synthetic(args.quick)
     if args.json is not None:
@@ -223,48 +226,38 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def shapes_videos(videos: int, frames: int, window: int, group: int, seed: int) -> list[dict[str, Any]]:
-    """Held-out shapes-world videos: groups of `group` videos share one base scene for all frames; each
-    video adds its own event object for `window` frames only. The query names the event frame's scene,
-    so the mean of a video's frames barely tells the group members apart, its best frame does."""
+def shapes_videos(videos: int, per_template: int, sample_fps: float, seed: int) -> list[dict[str, Any]]:
+    """Held-out shapes-world clips from the shapes-world video generator: clips of one background template
+    share their drifting distractors, each shows its own event object for 10–20 % of the clip. The query
+    is the event object's phrase (as in the corpus manifest). Frames are sampled at `sample_fps`."""
     import random
 
-    from clipsearch.shapesworld.captions import short_caption
-    from clipsearch.shapesworld.scene import Scene, random_object, reading_order
-    from clipsearch.shapesworld.vocab import BACKGROUNDS
+    from clipsearch.shapesworld.captions import object_phrase
+    from clipsearch.shapesworld.video import render_frame, sample_background_templates, sample_video
 
     rng = random.Random(seed)
+    templates = sample_background_templates(rng, max(1, -(-videos // per_template)))
     out: list[dict[str, Any]] = []
-    while len(out) < videos:
-        cells = rng.sample([(r, c) for r in range(3) for c in range(3)], 1 + group)
-        base = random_object(rng, *cells[0], allow_held_out=True)
-        background = rng.choice(sorted(BACKGROUNDS))
-        used: set[tuple[str, str]] = {(base.colour, base.shape)}
-        for member in range(group):
-            event = random_object(rng, *cells[1 + member], allow_held_out=True)
-            while (event.colour, event.shape) in used:
-                event = random_object(rng, *cells[1 + member], allow_held_out=True)
-            used.add((event.colour, event.shape))
-            start = rng.randrange(0, frames - window + 1)
-            base_scene = Scene(objects=(base,), background=background, grid=3)
-            event_scene = Scene(
-                objects=reading_order([base, event]), background=base_scene.background, grid=3
-            )
+    for template, background in enumerate(templates):
+        taken: set[tuple[str, str, int, int]] = set()
+        for _ in range(per_template):
+            if len(out) == videos:
+                break
+            spec = sample_video(rng, background, template, taken)
+            step = max(1, round(spec.fps / sample_fps))
+            indices = list(range(0, spec.n_frames, step))
             out.append(
                 {
-                    "frames": [
-                        event_scene if start <= f < start + window else base_scene for f in range(frames)
-                    ],
-                    "times": [float(f) for f in range(frames)],
-                    "window": (float(start), float(start + window - 1)),
-                    "query": short_caption(event_scene, "en"),
+                    "images": [render_frame(spec, i) for i in indices],
+                    "times": [i / spec.fps for i in indices],
+                    "window": (spec.start_sec, spec.end_sec),
+                    "query": object_phrase(spec.event, "en"),
                 }
             )
-    return out[:videos]
+    return out
 
 
-def bench_shapes(quick: bool) -> dict[str, Any]:
-    model_dir = REPO / "models" / "shapes-base"
+def bench_shapes(quick: bool, model_dir: Path) -> dict[str, Any]:
     if not (model_dir / "open_clip_config.json").exists():
         print(f"[shapes]    skipped: {model_dir} is not there yet (train it with tools/train_shapes.py)")
         return {"skipped": f"{model_dir} missing"}
@@ -273,19 +266,16 @@ def bench_shapes(quick: bool) -> dict[str, Any]:
     from clipsearch.config import SpaceSettings
     from clipsearch.indexer.encoders import load_encoder
     from clipsearch.searcher.rerank.frames import FrameBatch, fuse_frame_scores, score_frames
-    from clipsearch.shapesworld.scene import render_scene
 
     torch.set_num_threads(2)
     encoder = load_encoder("default", SpaceSettings(model=f"local-dir:{model_dir}", device="cpu"))
-    n, frames, window, group = (40, 12, 2, 4) if quick else (120, 12, 2, 4)
-    videos = shapes_videos(n, frames, window, group, seed=8)
+    n, per_template, sample_fps = (40, 8, 2.0) if quick else (120, 8, 2.0)
+    videos = shapes_videos(n, per_template, sample_fps, seed=8)
     print(
-        f"[shapes]    {n} held-out videos × {frames} frames, event visible {window} frames, groups of {group}"
+        f"[shapes]    {n} held-out clips ({per_template} per background template), frames sampled at "
+        f"{sample_fps:g} fps, event visible 10–20 % of each clip"
     )
-    frame_vectors = []
-    for video in videos:
-        images = [render_scene(scene, 128) for scene in video["frames"]]
-        frame_vectors.append(encoder.encode_frames(images))
+    frame_vectors = [encoder.encode_frames(video["images"]) for video in videos]
     texts = encoder.encode_texts([v["query"] for v in videos])
     holistic = np.stack([v.mean(axis=0) / np.linalg.norm(v.mean(axis=0)) for v in frame_vectors])
     batch = FrameBatch.stack(
@@ -304,11 +294,12 @@ def bench_shapes(quick: bool) -> dict[str, Any]:
         if best == qi:
             r1_frames += 1
             start, end = videos[qi]["window"]
-            inside += start <= matches[qi].moment.t_sec <= end
+            inside += start <= matches[qi].moment.t_sec < end
     result = {
+        "model": str(model_dir),
         "videos": n,
-        "frames": frames,
-        "event_frames": window,
+        "per_template": per_template,
+        "sample_fps": sample_fps,
         "alpha": alpha,
         "r1_holistic": r1_holistic / n,
         "r1_frame_scoring": r1_frames / n,
