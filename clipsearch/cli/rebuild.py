@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from clipsearch.lifecycle.rebuild import Rebuilder, RebuildOptions, RebuildResult
 
 
+#: `--gc` deletes only versions out of service this long (as `versions gc` does by default).
+GC_MIN_AGE_SECONDS = 600.0
+
+
 def rebuild(
     ctx: typer.Context,
     collection: Annotated[str, typer.Argument(help="Configured collection to rebuild.")],
@@ -50,7 +54,7 @@ def rebuild(
             db,
             collection,
             keep=config.scheduler.keep_versions,
-            min_age_seconds=0.0,
+            min_age_seconds=GC_MIN_AGE_SECONDS,
             data_dir=config.data_dir,
             lease_seconds=config.scheduler.lease_seconds,
         )
