@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clipsearch.indexer.layout import vector_store_dir
-from clipsearch.storage import assets, catalog, vector_refs
-from clipsearch.storage.db import Database
-from clipsearch.storage.vectors import VectorStore
 from indexer_config import write_config
 from indexer_media import COLOURS, write_image, write_video
 
 from clipsearch.config import Settings
+from clipsearch.indexer.layout import vector_store_dir
+from clipsearch.storage import assets, catalog, vector_refs
+from clipsearch.storage.db import Database
+from clipsearch.storage.vectors import VectorStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,7 +35,19 @@ def _corpus(root: Path) -> None:
     (root / "bad.jpg").write_bytes(b"\xff\xd8\xff" + bytes(100))
 
 
-def _run(config: Path, kill_after: float | None) -> int | None:
+def _indexed(settings: Settings) -> int:
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            return assets.count_assets(session, catalog.get_collection(session, "c").id)["indexed"]
+    except Exception:  # not created yet, or busy: no progress to report
+        return 0
+    finally:
+        db.dispose()
+
+
+def _run(config: Path, kill_at: int | None, settings: Settings | None = None) -> int | None:
+    """Run the CLI; with `kill_at`, SIGKILL it once that many assets are indexed in total."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     command = [
         sys.executable,
@@ -50,11 +62,13 @@ def _run(config: Path, kill_after: float | None) -> int | None:
         "--no-progress",
     ]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if kill_after is None:
+    if kill_at is None:
         _, err = process.communicate(timeout=300)
         assert process.returncode == 0, err.decode()[-2000:]
         return 0
-    time.sleep(kill_after)
+    assert settings is not None
+    while process.poll() is None and _indexed(settings) < kill_at:
+        time.sleep(0.05)
     if process.poll() is None:
         process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
@@ -97,14 +111,13 @@ def test_sigkill_at_random_points_then_rerun_converges(
     ref_config = write_config(tmp_path / "reference.toml", reference)
     crash_config = write_config(tmp_path / "crashed.toml", crashed)
 
-    started = time.perf_counter()
     _run(ref_config, None)
-    full_seconds = time.perf_counter() - started
 
     rng = random.Random(int(os.environ.get("CLIPSEARCH_TEST_SEED", "7")))
     kills = 0
-    for _ in range(3):
-        if _run(crash_config, rng.uniform(0.55, 0.95) * full_seconds) == -signal.SIGKILL:
+    targets = sorted(rng.sample(range(2, 66), 3))  # kill points, as counts of committed assets
+    for target in targets:
+        if _run(crash_config, target, crashed) == -signal.SIGKILL:
             kills += 1
     assert kills >= 2, "the indexer finished before it could be killed: make the corpus bigger"
     _run(crash_config, None)
