@@ -108,6 +108,7 @@ def build_one(
     threads: int | None = None,
 ) -> BuildOutcome:
     import numpy as np
+
     from clipsearch.storage import catalog, vector_refs, versions
 
     with db.session() as session:

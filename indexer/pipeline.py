@@ -24,11 +24,11 @@ from clipsearch.indexer.sources import Source, SourceItem, iter_sources
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from clipsearch.config import CollectionSettings, IndexerSettings
     from clipsearch.indexer.encoders.base import Encoder
     from clipsearch.storage.db import Database
     from clipsearch.storage.records import AssetRecord
-
-    from clipsearch.config import CollectionSettings, IndexerSettings
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +314,7 @@ class IndexPipeline:
 
     def _write_batch(self, batch: list[tuple[_Work, Prepared]], summary: RunSummary) -> None:
         import numpy as np
+
         from clipsearch.storage import assets, vector_refs
         from clipsearch.storage.records import NewVectorRef
 

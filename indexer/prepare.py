@@ -22,6 +22,7 @@ from clipsearch.indexer.sources import SourceItem, inline_text_hash
 
 if TYPE_CHECKING:
     import numpy as np
+
     from clipsearch.indexer.encoders.base import Encoder
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,9 @@ from clipsearch.indexer.layout import vector_store_dir
 from clipsearch.indexer.pipeline import IndexPipeline, RunOptions, RunSummary
 
 if TYPE_CHECKING:
+    from clipsearch.config import Settings
     from clipsearch.indexer.encoders.base import Encoder
     from clipsearch.storage.db import Database
-
-    from clipsearch.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from clipsearch.errors import InvalidRequest, NotFound
 from clipsearch.indexer.failures import DecodeFailed
 from clipsearch.indexer.sniff import MediaKind
-
-from clipsearch.errors import InvalidRequest, NotFound
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from clipsearch.indexer.failures import DecodeFailed
-
 from clipsearch.errors import InvalidRequest
+from clipsearch.indexer.failures import DecodeFailed
 
 if TYPE_CHECKING:
     import numpy as np

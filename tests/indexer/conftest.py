@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.tiny_models import write_tiny_model
 
 from clipsearch.config import Settings, load_settings
+from helpers.tiny_models import write_tiny_model
 
 
 @pytest.fixture(scope="session")

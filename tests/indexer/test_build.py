@@ -5,6 +5,9 @@ from __future__ import annotations
 import faiss
 import numpy as np
 import pytest
+from faiss.contrib.evaluation import knn_intersection_measure
+
+from clipsearch.errors import InvalidRequest
 from clipsearch.indexer.build import (
     FLAT_MAX,
     apply_search_params,
@@ -13,9 +16,6 @@ from clipsearch.indexer.build import (
     normalise_factory,
     tuning_queries,
 )
-from faiss.contrib.evaluation import knn_intersection_measure
-
-from clipsearch.errors import InvalidRequest
 
 
 def clustered(n: int, dim: int, seed: int = 0, clusters: int = 100) -> np.ndarray:

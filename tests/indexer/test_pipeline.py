@@ -11,18 +11,18 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
-from clipsearch.indexer.layout import vector_store_dir
-from clipsearch.indexer.pipeline import RunOptions
-from clipsearch.indexer.runner import build_indices, index_collection, load_encoders
-from clipsearch.storage import assets, catalog, jobs, vector_refs, versions
-from clipsearch.storage.db import Database
-from clipsearch.storage.vectors import VectorStore
 from indexer_media import COLOURS, write_audio_only, write_image, write_video
 from PIL import Image
 from typer.testing import CliRunner
 
 from clipsearch.cli import app
 from clipsearch.config import Settings
+from clipsearch.indexer.layout import vector_store_dir
+from clipsearch.indexer.pipeline import RunOptions
+from clipsearch.indexer.runner import build_indices, index_collection, load_encoders
+from clipsearch.storage import assets, catalog, jobs, vector_refs, versions
+from clipsearch.storage.db import Database
+from clipsearch.storage.vectors import VectorStore
 
 
 def _db(settings: Settings) -> Database:
