@@ -1,8 +1,8 @@
 """The bad media corpus against the indexer's decoders: every bad file fails with a typed reason,
 every good file decodes as the media type its content says (not its extension).
 
-The end-to-end variant (the indexer records each failure and indexes every good file) is in
-`test_indexer_badmedia.py`.
+Still to add: the end-to-end variant through `clipsearch.indexer.pipeline.IndexPipeline` (each failure
+recorded with its reason, every good file indexed, links/FIFOs recorded rather than only logged).
 """
 
 from __future__ import annotations
