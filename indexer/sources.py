@@ -125,7 +125,9 @@ def iter_directory(
     """Files under `root`, recursively, in a stable order.
 
     Symlinks are followed, but each real directory is entered once (tracked by device+inode), so a
-    link cycle ends; each real file is yielded once. Hidden names (leading dot) are skipped.
+    link cycle ends; each real file is yielded once. Hidden names (leading dot) are skipped. Entries
+    that cannot be read as files (dangling links, link loops, FIFOs, sockets, devices) are yielded with
+    a `problem`, so the run records them as failed instead of silently skipping them.
     Globs match the path relative to `root` (`*` stays within a folder, `**` crosses folders); a
     glob without `/` matches the file name alone.
     """
@@ -145,14 +147,17 @@ def iter_directory(
             log.warning("cannot list %s: %s", folder, exc.strerror)
             continue
         files: list[tuple[os.DirEntry[str], str]] = []
+        broken: list[SourceItem] = []
         for entry in entries:
             if entry.name.startswith("."):
                 continue
             rel = f"{rel_folder}{entry.name}"
             try:
                 st = entry.stat(follow_symlinks=True)
-            except OSError:
-                log.warning("skipping %s: broken link or unreadable", entry.path)
+            except OSError as exc:
+                # A dangling link, a link loop or an unreadable entry: recorded as failed, not skipped.
+                if _selected(rel, includes, excludes):
+                    broken.append(_broken_entry(entry, rel, origin, exc))
                 continue
             if stat.S_ISDIR(st.st_mode):
                 ident = (st.st_dev, st.st_ino)
@@ -165,10 +170,21 @@ def iter_directory(
                 stack.append((Path(entry.path), rel + "/"))
             elif stat.S_ISREG(st.st_mode):
                 files.append((entry, rel))
+            elif _selected(rel, includes, excludes):
+                # A FIFO, socket or device: opening it could block or never end, so it is not read.
+                problem = DecodeFailed("unsupported", f"{entry.path}: not a regular file")
+                broken.append(
+                    SourceItem(
+                        key=_entry_key(entry),
+                        path=Path(entry.path),
+                        origin=origin,
+                        problem=problem,
+                        metadata={"relpath": rel},
+                    )
+                )
+        yield from reversed(broken)
         for entry, rel in reversed(files):
-            if includes and not any(p.matches(rel) for p in includes):
-                continue
-            if any(p.matches(rel) for p in excludes):
+            if not _selected(rel, includes, excludes):
                 continue
             st = entry.stat(follow_symlinks=True)
             ident = (st.st_dev, st.st_ino)
@@ -184,6 +200,36 @@ def iter_directory(
                 origin=origin,
                 metadata={"relpath": rel},
             )
+
+
+def _selected(rel: str, includes: Sequence[_GlobPattern], excludes: Sequence[_GlobPattern]) -> bool:
+    if includes and not any(p.matches(rel) for p in includes):
+        return False
+    return not any(p.matches(rel) for p in excludes)
+
+
+def _entry_key(entry: os.DirEntry[str]) -> str:
+    """The entry's resolved path; its own absolute path when resolving fails (a link loop)."""
+    try:
+        return str(Path(entry.path).resolve())
+    except (OSError, RuntimeError):
+        return os.path.abspath(entry.path)
+
+
+def _broken_entry(entry: os.DirEntry[str], rel: str, origin: str, exc: OSError) -> SourceItem:
+    """An entry `stat` failed on, as an item that is already known bad (keyed by the link's own path)."""
+    if isinstance(exc, FileNotFoundError):
+        problem = DecodeFailed("not_found", f"{entry.path}: dangling link")
+    else:
+        problem = DecodeFailed("unreadable", f"{entry.path}: {exc.strerror or exc}")
+    log.warning("%s", problem)
+    return SourceItem(
+        key=os.path.abspath(entry.path),
+        path=Path(entry.path),
+        origin=origin,
+        problem=problem,
+        metadata={"relpath": rel},
+    )
 
 
 class _GlobPattern:

@@ -98,8 +98,35 @@ def test_symlink_loops_end_and_files_are_yielded_once(tmp_path: Path) -> None:
     (tmp_path / "link.jpg").symlink_to(tmp_path / "d" / "e" / "pic.jpg")
     (tmp_path / "broken.jpg").symlink_to(tmp_path / "missing.jpg")
     items = list(iter_directory(tmp_path))
-    assert len(items) == 1
-    assert items[0].key == str((tmp_path / "d" / "e" / "pic.jpg").resolve())
+    good = [item for item in items if item.problem is None]
+    assert len(good) == 1
+    assert good[0].key == str((tmp_path / "d" / "e" / "pic.jpg").resolve())
+    # The dangling link is not skipped silently: it comes back as an item that is known bad.
+    (broken,) = [item for item in items if item.problem is not None]
+    assert broken.key == str(tmp_path / "broken.jpg") and broken.problem is not None
+    assert broken.problem.reason == "not_found"
+
+
+def test_fifos_and_link_loops_are_items_with_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "ok.jpg").write_bytes(b"x")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (tmp_path / "a.jpg").symlink_to(tmp_path / "b.jpg")
+    (tmp_path / "b.jpg").symlink_to(tmp_path / "a.jpg")
+    reasons = {
+        item.metadata["relpath"]: item.problem.reason if item.problem else None
+        for item in iter_directory(tmp_path)
+    }
+    assert reasons == {
+        "ok.jpg": None,
+        "pipe.jpg": "unsupported",
+        "a.jpg": "unreadable",
+        "b.jpg": "unreadable",
+    }
+    # Excluded names stay excluded, broken or not.
+    assert {i.metadata["relpath"] for i in iter_directory(tmp_path, exclude=["pipe.*", "a.jpg"])} == {
+        "ok.jpg",
+        "b.jpg",
+    }
 
 
 def test_jsonl_manifest_paths_texts_captions_metadata_and_bad_rows(tmp_path: Path) -> None:
