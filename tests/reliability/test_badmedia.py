@@ -113,14 +113,19 @@ def test_decoders_classify_every_case(corpus: tuple[Path, list[MediaCase]]) -> N
 def test_directory_walk_ends_on_link_loops_and_skips_nothing_good(
     corpus: tuple[Path, list[MediaCase]],
 ) -> None:
-    """Discovery terminates on symlink loops (file and directory) and never blocks on a FIFO."""
+    """Discovery terminates on symlink loops (file and directory), never blocks on a FIFO, and yields
+    every name: broken links, loops and FIFOs as items that carry their failure."""
     root, cases = corpus
-    found = {item.metadata["relpath"] for item in iter_directory(root)}
+    items = list(iter_directory(root))
+    found = {item.metadata["relpath"]: item for item in items}
+    assert len(found) == len(items), "a name was yielded twice"
     for case in cases:
+        assert case.name in found, case.name
+        problem = found[case.name].problem
         if case.regular:
-            assert case.name in found, case.name
+            assert problem is None, case.name
+        else:
+            # Names with no regular file behind them are yielded as known-bad items, never read.
+            assert problem is not None and problem.reason in case.reasons, (case.name, problem)
     # The directory link back to its parent is not entered twice: each real file appears once.
     assert not any(name.startswith("links/self/") for name in found)
-    # Names with no regular file behind them are not yielded as items (the indexer test checks they are
-    # still recorded as failed).
-    assert not any(case.name in found for case in cases if not case.regular)
