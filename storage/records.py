@@ -56,6 +56,17 @@ class AssetRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NewAsset:
+    """One asset for `assets.insert_assets` (bulk loads: imports, benchmarks)."""
+
+    uri: str
+    media_type: MediaType
+    metadata: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None
+    duration_sec: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FrameRecord:
     id: int
     asset_id: int
