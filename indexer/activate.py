@@ -5,23 +5,25 @@ index (`clipsearch.indexer.build`), write it to a new version directory, mark th
 its measured metrics, and activate it atomically — unless its recall@10 is below
 `indexer.recall_floor`, in which case the version is marked failed with the reason and the active one
 stays.
+
+Version directories have one format, `clipsearch.storage.index_files` (index.faiss + manifest.json with
+the space's model fingerprint, dim and checksums); `write_built_version` is the only writer and the
+searcher loads them with `load_version_dir`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clipsearch.indexer.build import build_index
-from clipsearch.indexer.layout import index_version_dir
+from clipsearch.indexer.build import BuiltIndex, build_index
 
 if TYPE_CHECKING:
     from clipsearch.storage.db import Database
+    from clipsearch.storage.records import IndexVersionRecord
     from clipsearch.storage.vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -130,30 +132,11 @@ def build_one(
         device=device,
         threads=threads,
     )
+    record = write_built_version(
+        db, data_dir, collection, space, unit, built, extra_metrics={"recall_floor": recall_floor}
+    )
+    number, faiss_ntotal = record.version, record.ntotal
     with db.session() as session:
-        number = versions.next_version_number(session, collection_id, space_record.id, unit)
-        folder = index_version_dir(data_dir, collection, space, unit, number)
-        record = versions.create_version(
-            session,
-            collection_id,
-            space_record.id,
-            unit,
-            factory=built.factory,
-            path=str(folder),
-            version=number,
-        )
-    try:
-        _write_version(
-            folder, built.index, {**built.metrics(), "space_fingerprint": space_record.fingerprint}
-        )
-        faiss_ntotal = int(built.index.ntotal)
-    except BaseException as exc:
-        with db.session() as session:
-            versions.mark_version_failed(session, record.id, f"writing the index failed: {exc}")
-        raise
-    metrics = {**built.metrics(), "recall_floor": recall_floor}
-    with db.session() as session:
-        versions.mark_version_ready(session, record.id, ntotal=faiss_ntotal, metrics=metrics)
         if built.recall_at_10 + 1e-9 < recall_floor:
             reason = (
                 f"recall gate: recall@10 {built.recall_at_10:.4f} < floor {recall_floor:.4f} "
@@ -189,27 +172,58 @@ def build_one(
     )
 
 
-def _write_version(folder: Path, index: Any, metrics: dict[str, Any]) -> None:
-    """index.faiss + metrics.json, each written to a temp name, fsynced and renamed."""
+def write_built_version(
+    db: Database,
+    data_dir: Path,
+    collection: str,
+    space: str,
+    unit: str,
+    built: BuiltIndex,
+    *,
+    extra_metrics: Mapping[str, Any] | None = None,
+) -> IndexVersionRecord:
+    """Register a new version (`building`), write its directory atomically, mark it `ready`.
+
+    The directory carries the space's model fingerprint, so a server configured with another model
+    refuses to serve it. A failed write marks the version failed (and leaves no partial directory).
+    """
     import faiss
 
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "index.faiss"
-    temp = folder / "index.faiss.tmp"
-    faiss.write_index(index, str(temp))
-    _fsync(temp)
-    os.replace(temp, target)
-    info = folder / "metrics.json"
-    info_temp = folder / "metrics.json.tmp"
-    info_temp.write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
-    _fsync(info_temp)
-    os.replace(info_temp, info)
-    _fsync(folder)
+    from clipsearch.storage import catalog, versions
+    from clipsearch.storage.index_files import version_dir, write_version_dir
 
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    with db.session() as session:
+        collection_id = catalog.get_collection(session, collection).id
+        space_record = catalog.get_space(session, space)
+        number = versions.next_version_number(session, collection_id, space_record.id, unit)
+        record = versions.create_version(
+            session,
+            collection_id,
+            space_record.id,
+            unit,
+            factory=built.factory,
+            path=str(version_dir(data_dir, collection, space, unit, number)),
+            version=number,
+        )
+    metrics = {**built.metrics(), **dict(extra_metrics or {})}
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        write_version_dir(
+            data_dir,
+            collection=collection,
+            space=space,
+            unit=unit,
+            version=number,
+            fingerprint=space_record.fingerprint,
+            dim=built.dim,
+            factory=built.factory,
+            metric="ip",
+            ntotal=built.ntotal,
+            index_bytes=faiss.serialize_index(built.index).tobytes(),
+            build_params=metrics,
+        )
+    except BaseException as exc:
+        with db.session() as session:
+            versions.mark_version_failed(session, record.id, f"writing the index failed: {exc}")
+        raise
+    with db.session() as session:
+        return versions.mark_version_ready(session, record.id, ntotal=built.ntotal, metrics=metrics)

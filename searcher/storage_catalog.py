@@ -3,20 +3,20 @@
 Stored vectors (item "more like this", frame vectors for video moments) come from the space's vector
 store (`<data_dir>/vectors/<space>`); when a space has no store on this machine they are reconstructed
 from the active FAISS index by row id (every index is an `IndexIDMap2`, which keeps the reverse map).
-An index version's model fingerprint is read from its `metrics.json` (written at build time) and
-checked against the running encoder before the version is served.
+Index versions are loaded through `clipsearch.storage.index_files.load_version_dir`: every checksum
+is verified and the manifest must match the space's fingerprint and dim in the database; the
+manifest's fingerprint is then checked against the running encoder (`IndexManager`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clipsearch.errors import DataCorrupt, NotFound, Unavailable
+from clipsearch.errors import Conflict, DataCorrupt, NotFound, Unavailable
 from clipsearch.searcher.catalog import MEDIA_CODES, FrameVectors, LoadedIndex
 from clipsearch.searcher.types import IndexVersionRef, ItemRecord
 
@@ -98,33 +98,21 @@ class StorageCatalog:
                 vector_refs.vector_rows(session, collection.id, space.id, ref.unit, live_only=False),
             )
             owners = assets.get_assets(session, {r.asset_id for r in rows.values()})
-        path = Path(version.path)
-        index_file = path / "index.faiss" if path.is_dir() else path
-        if not index_file.is_file():
-            raise Unavailable(
-                f"index file of {ref.collection}/{ref.space}/{ref.unit} v{ref.version} is missing: {index_file}"
-            )
-        try:
-            index = faiss.read_index(str(index_file))
-        except RuntimeError as exc:
-            raise DataCorrupt(f"cannot read index {index_file}: {str(exc).splitlines()[0]}") from None
-        if index.d != space.dim:
-            raise DataCorrupt(
-                f"index {index_file} has dimension {index.d}; space '{ref.space}' has {space.dim}"
-            )
-        fingerprint = space.fingerprint
-        folder = path if path.is_dir() else path.parent
-        manifest = folder / "metrics.json"
-        if (folder / "manifest.json").is_file():
-            from clipsearch.storage.index_files import verify_version_dir
+        from clipsearch.storage.index_files import load_version_dir
 
-            # Checksums of every file and the dimension; the fingerprint is compared by IndexManager.
-            fingerprint = verify_version_dir(folder, dim=space.dim).fingerprint
-        elif manifest.is_file():
-            try:
-                fingerprint = str(json.loads(manifest.read_text()).get("space_fingerprint") or fingerprint)
-            except ValueError as exc:
-                raise DataCorrupt(f"{manifest} is not valid JSON: {exc}") from None
+        try:
+            stored = load_version_dir(version.path, fingerprint=space.fingerprint, dim=space.dim)
+        except NotFound as exc:
+            raise Unavailable(
+                f"index {ref.collection}/{ref.space}/{ref.unit} v{ref.version}: {exc}"
+            ) from None
+        except Conflict as exc:  # built for another model or dim: never served
+            raise DataCorrupt(str(exc)) from None
+        try:
+            index = faiss.deserialize_index(np.frombuffer(stored.index_bytes, dtype=np.uint8))
+        except RuntimeError as exc:
+            raise DataCorrupt(f"cannot read index {stored.path}: {str(exc).splitlines()[0]}") from None
+        fingerprint = stored.manifest.fingerprint
         params = (version.metrics or {}).get("search_params") or {}
         if params:
             from clipsearch.indexer.build import apply_search_params

@@ -58,10 +58,28 @@ def write_corpus(
     import numpy as np
 
     from clipsearch.storage import assets, catalog, vector_refs
-    from clipsearch.storage.records import NewVectorRef
+    from clipsearch.storage.records import NewAsset, NewVectorRef
 
     rng = np.random.default_rng(seed)
     centres = unit(rng.standard_normal((clusters, dim)))
+    kinds: list[MediaType] = [
+        "video" if i % video_every == 1 else "text" if i % text_every == 3 else "image"
+        for i in range(n_items)
+    ]
+    suffix = {"image": "png", "video": "mp4", "text": "txt"}
+    new = [
+        NewAsset(
+            uri=f"synthetic://{collection}/{i:06d}.{suffix[media]}",
+            media_type=media,
+            metadata={"cluster": i % clusters, "n": i, "tag": "even" if i % 2 == 0 else "odd"},
+            text=f"item {i} of cluster {i % clusters}",
+            duration_sec=float(frames_per_video) if media == "video" else None,
+        )
+        for i, media in enumerate(kinds)
+    ]
+    # Item vectors for all non-video items at once; videos get the mean of their frames below.
+    noise = 0.5 * rng.standard_normal((n_items, dim)) / np.sqrt(dim)
+    plain = unit(centres[np.arange(n_items) % clusters] + noise)
     cluster_of: dict[int, int] = {}
     media_of: dict[int, MediaType] = {}
     event_t: dict[int, float] = {}
@@ -71,39 +89,29 @@ def write_corpus(
     with db.session() as session:
         coll = catalog.ensure_collection(session, collection)
         sp = catalog.ensure_space(session, space, fingerprint=fingerprint, dim=dim, context_length=77)
-        for i in range(n_items):
-            media: MediaType = "video" if i % video_every == 1 else "text" if i % text_every == 3 else "image"
+        # One batched INSERT for every asset: per-row upserts take minutes at 100k items.
+        ids = assets.insert_assets(session, coll.id, new, status="indexed")
+        for i, (asset_id, media) in enumerate(zip(ids, kinds, strict=True)):
             cluster = i % clusters
-            record, _ = assets.upsert_asset(
-                session,
-                coll.id,
-                f"synthetic://{collection}/{i:06d}.{ {'image': 'png', 'video': 'mp4', 'text': 'txt'}[media] }",
-                media,
-                metadata={"cluster": cluster, "n": i, "tag": "even" if i % 2 == 0 else "odd"},
-                text=f"item {i} of cluster {cluster}",
-                duration_sec=float(frames_per_video) if media == "video" else None,
-            )
-            assets.set_asset_status(session, record.id, "indexed")
-            noise = 0.5 * rng.standard_normal(dim) / np.sqrt(dim)
             if media == "video":
                 event = int(rng.integers(0, frames_per_video))
                 frames = assets.replace_frames(
-                    session, record.id, [(f, float(f)) for f in range(frames_per_video)]
+                    session, asset_id, [(f, float(f)) for f in range(frames_per_video)]
                 )
                 vectors = []
                 for f, frame in enumerate(frames):
                     off_event = 0.4 + 2.0 * rng.random() if f != event else 0.1
                     v = unit(centres[cluster] + off_event * rng.standard_normal(dim) / np.sqrt(dim))
                     vectors.append(v)
-                    frame_rows.append((record.id, frame.id, v))
+                    frame_rows.append((asset_id, frame.id, v))
                 vector = unit(np.mean(vectors, axis=0))
-                event_t[record.id] = float(event)
+                event_t[asset_id] = float(event)
             else:
-                vector = unit(centres[cluster] + noise)
-            cluster_of[record.id] = cluster
-            media_of[record.id] = media
-            item_vectors[record.id] = vector
-            item_rows.append((record.id, vector))
+                vector = plain[i]
+            cluster_of[asset_id] = cluster
+            media_of[asset_id] = media
+            item_vectors[asset_id] = vector
+            item_rows.append((asset_id, vector))
         # Row ids: items first, then frames (the vector store would hand these out).
         refs = [NewVectorRef(asset_id=a, row_id=r) for r, (a, _v) in enumerate(item_rows)]
         base = len(item_rows)
@@ -113,7 +121,7 @@ def write_corpus(
         vector_refs.add_vector_refs(session, sp.id, refs)
     item_matrix = np.stack([v for _a, v in item_rows])
     activate_index(
-        db, root, collection, space, "item", item_matrix, np.arange(len(item_rows), dtype=np.int64)
+        db, root, collection, space, "item", item_matrix, np.arange(len(item_rows), dtype=np.int64), spec
     )
     if frame_rows:
         frame_matrix = np.stack([v for _a, _f, v in frame_rows])
@@ -140,24 +148,12 @@ def activate_index(
     spec: str = "Flat",
 ) -> int:
     """Build an index, write it into a fresh version folder, register it and activate it; returns the version."""
-    import faiss
-
+    from clipsearch.indexer.activate import write_built_version
     from clipsearch.indexer.build import build_index
-    from clipsearch.storage import catalog, versions
+    from clipsearch.storage import versions
 
     built = build_index(vectors, row_ids, spec=spec, device="cpu")
+    record = write_built_version(db, root, collection, space, unit_name, built)
     with db.session() as session:
-        coll = catalog.get_collection(session, collection)
-        sp = catalog.get_space(session, space)
-        number = versions.next_version_number(session, coll.id, sp.id, unit_name)
-        folder = root / "indexes" / collection / space / unit_name / f"v{number}"
-        folder.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(built.index, str(folder / "index.faiss"))
-        record = versions.create_version(
-            session, coll.id, sp.id, unit_name, factory=built.factory, path=str(folder), version=number
-        )
-        versions.mark_version_ready(
-            session, record.id, ntotal=built.ntotal, metrics={"search_params": built.search_params}
-        )
         versions.activate_version(session, record.id)
-    return number
+    return record.version

@@ -16,7 +16,6 @@ files: a crash in between leaves stray files on disk, never a row pointing at mi
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from clipsearch.errors import InvalidRequest, NotFound
 from clipsearch.lifecycle.leases import HeldLease, make_holder, rebuild_lease_name
 from clipsearch.storage import catalog, versions
 from clipsearch.storage.db import Database
+from clipsearch.storage.index_files import remove_version_dir
 from clipsearch.storage.models import UNITS, utcnow
 from clipsearch.storage.records import IndexVersionRecord
 
@@ -251,7 +251,7 @@ def collect_garbage(
                     "version %d: %s is outside the data dir; its files were left alone", record.id, path
                 )
             elif path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
+                remove_version_dir(path)  # renamed aside first: a half-deleted dir is never loaded
             elif path.exists():
                 path.unlink(missing_ok=True)
             log.info("deleted %s/%s/%s v%d (%s)", collection, shown.space, record.unit, record.version, path)

@@ -17,11 +17,13 @@ from typer.testing import CliRunner
 
 from clipsearch.cli import app
 from clipsearch.config import Settings
+from clipsearch.errors import Conflict
 from clipsearch.indexer.layout import vector_store_dir
 from clipsearch.indexer.pipeline import RunOptions
 from clipsearch.indexer.runner import build_indices, index_collection, load_encoders
 from clipsearch.storage import assets, catalog, jobs, vector_refs, versions
 from clipsearch.storage.db import Database
+from clipsearch.storage.index_files import load_version_dir
 from clipsearch.storage.vectors import VectorStore
 
 
@@ -229,7 +231,15 @@ def test_build_activates_past_the_recall_gate_and_gates_a_weak_index(
         active = versions.get_active_version(session, cid, sid, "item")
         rows = vector_refs.vector_rows(session, cid, sid, "item")
     assert active is not None and active.metrics["recall_at_10"] == 1.0
-    index = faiss.read_index(str(Path(active.path) / "index.faiss"))
+    # One on-disk format: the storage module's version dir, tied to the space's model fingerprint.
+    with db.session() as session:
+        space = catalog.get_space(session, "default")
+    stored = load_version_dir(active.path, fingerprint=space.fingerprint, dim=space.dim)
+    assert stored.manifest.ntotal == 41 and stored.manifest.factory == "Flat"
+    assert stored.manifest.build_params["recall_at_10"] == 1.0
+    with pytest.raises(Conflict, match="refusing to serve"):
+        load_version_dir(active.path, fingerprint="another-model", dim=space.dim)
+    index = faiss.deserialize_index(np.frombuffer(stored.index_bytes, dtype=np.uint8))
     with VectorStore.open(vector_store_dir(settings.data_dir, "default")) as store:
         probe = store.get(rows[:3]).astype(np.float32)
     _, labels = index.search(probe / np.linalg.norm(probe, axis=1, keepdims=True), 1)
