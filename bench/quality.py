@@ -49,9 +49,9 @@ DEFAULT_CORPUS = {
 def load(models_dir: Path, name: str, precision: str) -> Any:
     from clipsearch.indexer.encoders import load_encoder
 
-    space = SpaceSettings(
-        model=f"local-dir:{models_dir / name}", precision=precision, backend="torch", device="cpu"
-    )  # type: ignore[arg-type]
+    space = SpaceSettings.model_validate(
+        {"model": f"local-dir:{models_dir / name}", "precision": precision, "backend": "torch", "device": "cpu"}
+    )
     return load_encoder(name, space)
 
 

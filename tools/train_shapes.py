@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from clipsearch.shapesworld.captions import LANGUAGES, long_caption, short_caption  # noqa: E402
+from clipsearch.shapesworld.longclip import KEEP_POSITIONS, stretch_positions  # noqa: E402
 from clipsearch.shapesworld.modeldir import load_model_dir, save_model_dir  # noqa: E402
 from clipsearch.shapesworld.scene import (  # noqa: E402
     Scene,
@@ -73,7 +74,6 @@ VISION_CFG = {
     "mlp_ratio": 4.0,
 }
 LONG_CONTEXT = 248
-KEEP_POSITIONS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +95,9 @@ FULL = Recipe(
     short_scenes=16000,
     long_families=400,
     family_size=4,
-    base_steps=800,
-    long_steps=200,
-    multi_steps=600,
+    base_steps=540,
+    long_steps=150,
+    multi_steps=400,
     batch=128,
     val_images=200,
     val_families=10,
@@ -203,22 +203,6 @@ def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, steps - warmup)
     return peak * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def stretch_positions(old: torch.Tensor, keep: int = KEEP_POSITIONS, factor: int = 4) -> torch.Tensor:
-    """Long-CLIP knowledge-preserved stretching (arXiv 2403.15378): 77 -> 4·77 − 3·keep = 248."""
-    length, width = old.shape
-    new = torch.zeros((factor * length - (factor - 1) * keep, width), dtype=old.dtype)
-    new[:keep] = old[:keep]
-    for i in range(length - 1 - keep):
-        for j in range(factor):
-            new[keep + factor * i + j] = (factor - j) / factor * old[keep + i] + j / factor * old[
-                keep + i + 1
-            ]
-    tail = factor * (length - 1 - keep) + keep
-    for j in range(factor):
-        new[tail + j] = old[length - 1] + j * (old[length - 1] - old[length - 2]) / factor
-    return new
 
 
 def base_model_cfg(vocab_size: int, context_length: int) -> dict[str, Any]:
@@ -328,6 +312,214 @@ def swap_in(staging: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
+@dataclass
+class Context:
+    recipe: Recipe
+    out: Path
+    data: Data
+    val_short: list[Scene]
+    val_long: list[Scene]
+    val_short_px: torch.Tensor
+    val_long_px: torch.Tensor
+    vocab_texts: list[str]
+    gen: torch.Generator
+
+
+def staging_dir(out: Path, name: str) -> Path:
+    path = out / f"{name}.staging"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def reload_check(out: Path, name: str, model: Any, tokens: torch.Tensor, texts: list[str], hf: bool) -> float:
+    """The saved directory must load through open_clip and reproduce the in-memory text embeddings."""
+    loaded = load_model_dir(out / name)
+    with torch.no_grad():
+        ref = text_features(model, tokens, 1 if hf else 0, hf)
+        got = F.normalize(loaded.model.encode_text(loaded.tokenizer(texts)), dim=-1)
+    delta = float((ref - got).abs().max())
+    log.info("%s reload check: max |Δ| text embedding %.2e (fp16 rounding)", name, delta)
+    if delta > 0.05:
+        raise SystemExit(f"{name}: saved model does not reproduce the trained one (max |Δ| {delta})")
+    return delta
+
+
+def val_metrics(
+    model: Any, tok: Any, ctx: Context, context_length: int, hf: bool, langs: tuple[str, ...]
+) -> dict[str, float]:
+    pad = 1 if hf else 0
+    val_img = image_features(model, ctx.val_short_px)
+    metrics = {
+        f"val_t2i_r1_{lang}": recall_at_1(
+            text_features(
+                model, tokenize(tok, [short_caption(s, lang) for s in ctx.val_short], context_length), pad, hf
+            ),
+            val_img,
+        )
+        for lang in langs
+    }
+    if not hf:
+        long_tokens = tokenize(tok, [long_caption(s, "en") for s in ctx.val_long], context_length)
+        metrics["val_long_t2i_r1"] = recall_at_1(
+            text_features(model, long_tokens, pad, hf), image_features(model, ctx.val_long_px)
+        )
+    return metrics
+
+
+def train_base(ctx: Context) -> dict[str, Any]:
+    import open_clip
+
+    started = time.time()
+    recipe, data = ctx.recipe, ctx.data
+    out_dir = staging_dir(ctx.out, "shapes-base")
+    wtok = word_tokenizer(ctx.vocab_texts, 77)
+    wtok.save_pretrained(str(out_dir))
+    cfg = base_model_cfg(len(wtok), 77)
+    base = open_clip.CLIP(**cfg)
+    short_tok = tokenize(wtok, [short_caption(s, "en") for s in data.short_scenes], 77)
+    long_tok77 = tokenize(wtok, [long_caption(s, "en") for s in data.long_scenes], 77)
+    n_short, n_long = len(short_tok), len(long_tok77)
+
+    def batch(step: int) -> torch.Tensor:
+        # one batch in six is long scenes with their captions cut at 77 tokens (as CLIP saw long text)
+        if step % 6 == 5:
+            idx = torch.randint(0, n_long, (recipe.batch,), generator=ctx.gen)
+            pixels, tokens = data.long_pixels[idx], trim(long_tok77[idx], 0)
+        else:
+            idx = torch.randint(0, n_short, (recipe.batch,), generator=ctx.gen)
+            pixels, tokens = data.short_pixels[idx], trim(short_tok[idx], 0)
+        img = base.encode_image(to_input(pixels))
+        return contrastive_loss(img, encode_text_prefix(base, tokens), base.logit_scale)
+
+    losses = train_steps("base", base, list(base.parameters()), recipe.base_steps, 1e-3, batch)
+    metrics = val_metrics(base, wtok, ctx, 77, False, LANGUAGES)
+    log.info("base metrics %s", metrics)
+    save_model_dir(base, out_dir, cfg, PREPROCESS_CFG, {
+        "model": "shapes-base", "recipe": asdict(recipe), "steps": recipe.base_steps, "batch": recipe.batch,
+        "peak_lr": 1e-3, "schedule": "linear warmup 50 steps, cosine decay; AdamW wd 0.05; bf16 autocast",
+        "loss": "symmetric InfoNCE, learnable logit scale", "final_loss": float(np.mean(losses[-20:])),
+        "data": f"{n_short} short scenes (en), {n_long} long scenes with captions truncated at 77 tokens",
+        "metrics": metrics, "seconds": round(time.time() - started, 1), "torch": torch.__version__,
+        "open_clip": open_clip.__version__,
+    })  # fmt: skip
+    swap_in(out_dir, ctx.out / "shapes-base")
+    texts = [short_caption(s, "en") for s in data.short_scenes[:8]]
+    reload_check(ctx.out, "shapes-base", base, tokenize(wtok, texts, 77), texts, False)
+    return metrics
+
+
+def saved_base(ctx: Context) -> tuple[Any, Any]:
+    """shapes-base as saved (fp16 values): the starting point of the two variants."""
+    from transformers import PreTrainedTokenizerFast
+
+    loaded = load_model_dir(ctx.out / "shapes-base")
+    tok = PreTrainedTokenizerFast.from_pretrained(str(ctx.out / "shapes-base"))
+    return loaded.model, tok
+
+
+def train_long(ctx: Context) -> dict[str, Any]:
+    import open_clip
+
+    started = time.time()
+    recipe, data = ctx.recipe, ctx.data
+    base, wtok = saved_base(ctx)
+    out_dir = staging_dir(ctx.out, "shapes-long")
+    wtok.model_max_length = LONG_CONTEXT
+    wtok.save_pretrained(str(out_dir))
+    cfg = base_model_cfg(len(wtok), LONG_CONTEXT)
+    longm = open_clip.CLIP(**cfg)
+    state = copy.deepcopy(base.state_dict())
+    state["positional_embedding"] = stretch_positions(state["positional_embedding"])
+    longm.load_state_dict(state)
+    short_tok = tokenize(wtok, [short_caption(s, "en") for s in data.short_scenes], LONG_CONTEXT)
+    long_tok = tokenize(wtok, [long_caption(s, "en") for s in data.long_scenes], LONG_CONTEXT)
+    n_short, n_long = len(short_tok), len(long_tok)
+
+    def batch(step: int) -> torch.Tensor:
+        # mostly full long captions, every third batch short captions so short queries keep working
+        if step % 3 != 2:
+            idx = torch.randint(0, n_long, (recipe.batch,), generator=ctx.gen)
+            pixels, tokens = data.long_pixels[idx], trim(long_tok[idx], 0)
+        else:
+            idx = torch.randint(0, n_short, (recipe.batch,), generator=ctx.gen)
+            pixels, tokens = data.short_pixels[idx], trim(short_tok[idx], 0)
+        img = longm.encode_image(to_input(pixels))
+        return contrastive_loss(img, encode_text_prefix(longm, tokens), longm.logit_scale)
+
+    losses = train_steps("long", longm, list(longm.parameters()), recipe.long_steps, 5e-4, batch, warmup=20)
+    metrics = val_metrics(longm, wtok, ctx, LONG_CONTEXT, False, ("en",))
+    metrics["base_val_long_t2i_r1"] = val_metrics(base, wtok, ctx, 77, False, ("en",))["val_long_t2i_r1"]
+    log.info("long metrics %s", metrics)
+    save_model_dir(longm, out_dir, cfg, PREPROCESS_CFG, {
+        "model": "shapes-long", "derived_from": "shapes-base (saved fp16 weights)",
+        "stretching": f"Long-CLIP knowledge-preserved: keep {KEEP_POSITIONS}, interpolate x4, 77 -> {LONG_CONTEXT}",
+        "steps": recipe.long_steps, "batch": recipe.batch, "peak_lr": 5e-4, "recipe": asdict(recipe),
+        "data": f"2 of 3 batches {n_long} long scenes (full captions), 1 of 3 {n_short} short scenes",
+        "final_loss": float(np.mean(losses[-20:])), "metrics": metrics,
+        "seconds": round(time.time() - started, 1),
+    })  # fmt: skip
+    swap_in(out_dir, ctx.out / "shapes-long")
+    texts = [long_caption(s, "en") for s in data.long_scenes[:8]]
+    reload_check(ctx.out, "shapes-long", longm, tokenize(wtok, texts, LONG_CONTEXT), texts, False)
+    return metrics
+
+
+def train_multilingual(ctx: Context) -> dict[str, Any]:
+    import open_clip
+    from transformers import XLMRobertaConfig
+
+    started = time.time()
+    recipe, data = ctx.recipe, ctx.data
+    base, _ = saved_base(ctx)
+    out_dir = staging_dir(ctx.out, "shapes-multilingual")
+    utok = unigram_tokenizer(ctx.vocab_texts, 77)
+    utok.save_pretrained(str(out_dir))
+    xcfg = XLMRobertaConfig(
+        vocab_size=len(utok), hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
+        intermediate_size=512, max_position_embeddings=77 + 2, pad_token_id=1, bos_token_id=0,
+        eos_token_id=2, type_vocab_size=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    )  # fmt: skip
+    xcfg.save_pretrained(str(out_dir / "text-tower"))
+    cfg = multilingual_model_cfg(77)
+    text_cfg = dict(cfg["text_cfg"], hf_model_name=str(out_dir / "text-tower"), hf_model_pretrained=False)
+    multi = open_clip.CustomTextCLIP(embed_dim=EMBED_DIM, vision_cfg=cfg["vision_cfg"], text_cfg=text_cfg)
+    multi.visual.load_state_dict(base.visual.state_dict())
+    for p in multi.visual.parameters():
+        p.requires_grad_(False)
+    # locked image tower (LiT): its features never change, so compute them once
+    feats = image_features(base, data.short_pixels)
+    lang_tok = {
+        lang: tokenize(utok, [short_caption(s, lang) for s in data.short_scenes], 77) for lang in LANGUAGES
+    }
+    n_short = len(feats)
+
+    def batch(step: int) -> torch.Tensor:
+        idx = torch.randint(0, n_short, (recipe.batch * 2,), generator=ctx.gen)
+        tokens = trim(lang_tok[LANGUAGES[step % len(LANGUAGES)]][idx], 1)
+        return contrastive_loss(feats[idx], multi.encode_text(tokens), multi.logit_scale)
+
+    params = [p for p in multi.parameters() if p.requires_grad]
+    losses = train_steps("multilingual", multi, params, recipe.multi_steps, 1e-3, batch)
+    metrics = val_metrics(multi, utok, ctx, 77, True, LANGUAGES)
+    log.info("multilingual metrics %s", metrics)
+    save_model_dir(multi, out_dir, cfg, PREPROCESS_CFG, {
+        "model": "shapes-multilingual", "image_tower": "copied from shapes-base and locked (LiT)",
+        "text_tower": f"XLM-R style, hidden 128, 4 layers, Unigram tokenizer ({len(utok)} tokens, en/de/fr/es)",
+        "steps": recipe.multi_steps, "batch": recipe.batch * 2, "peak_lr": 1e-3, "recipe": asdict(recipe),
+        "data": f"{n_short} short scenes, one language per batch (round robin en/de/fr/es)",
+        "final_loss": float(np.mean(losses[-20:])), "metrics": metrics,
+        "seconds": round(time.time() - started, 1),
+    })  # fmt: skip
+    swap_in(out_dir, ctx.out / "shapes-multilingual")
+    texts = [short_caption(s, "de") for s in data.short_scenes[:8]]
+    reload_check(ctx.out, "shapes-multilingual", multi, tokenize(utok, texts, 77), texts, True)
+    return metrics
+
+
+STAGES = {"base": train_base, "long": train_long, "multilingual": train_multilingual}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -335,208 +527,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "models")
     parser.add_argument("--quick", action="store_true", help="tiny recipe for smoke runs (minutes)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply every step count")
+    parser.add_argument(
+        "--stages", default="base,long,multilingual",
+        help="comma list; long and multilingual start from the saved shapes-base, so they may run "
+        "as two processes once base exists",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     torch.set_num_threads(args.threads)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        parser.error(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
     recipe = QUICK if args.quick else FULL
-    if args.scale != 1.0:
-        recipe = Recipe(**{**asdict(recipe), "base_steps": int(recipe.base_steps * args.scale),
-                           "long_steps": int(recipe.long_steps * args.scale),
-                           "multi_steps": int(recipe.multi_steps * args.scale)})  # fmt: skip
     random.seed(recipe.seed)
     np.random.seed(recipe.seed)
     torch.manual_seed(recipe.seed)
     started = time.time()
     args.out.mkdir(parents=True, exist_ok=True)
-
     data = make_data(recipe)
     val_short, val_long = make_validation(recipe)
-    val_short_px, val_long_px = render_pixels(val_short), render_pixels(val_long)
-    en_short = [short_caption(s, "en") for s in data.short_scenes]
-    en_long = [long_caption(s, "en") for s in data.long_scenes]
-    all_langs = {lang: [short_caption(s, lang) for s in data.short_scenes] for lang in LANGUAGES}
-    all_langs_long = {lang: [long_caption(s, lang) for s in data.long_scenes[:200]] for lang in LANGUAGES}
-    vocab_texts = [t for texts in (*all_langs.values(), *all_langs_long.values()) for t in texts]
-
-    # ---------------------------------------------------------------- shapes-base
-    import open_clip
-
-    base_dir = args.out / "shapes-base.staging"
-    shutil.rmtree(base_dir, ignore_errors=True)
-    base_dir.mkdir(parents=True)
-    wtok = word_tokenizer(vocab_texts, 77)
-    wtok.save_pretrained(str(base_dir))
-    vocab_size = len(wtok)
-    cfg = base_model_cfg(vocab_size, 77)
-    base = open_clip.CLIP(**{k: v for k, v in cfg.items()})
-    short_tok = tokenize(wtok, en_short, 77)
-    long_tok77 = tokenize(wtok, en_long, 77)
-    n_short, n_long = len(short_tok), len(long_tok77)
-    gen = torch.Generator().manual_seed(recipe.seed)
-
-    def base_batch(step: int) -> torch.Tensor:
-        # one batch in six is long scenes with their captions cut at 77 tokens
-        if step % 6 == 5:
-            idx = torch.randint(0, n_long, (recipe.batch,), generator=gen)
-            pixels, tokens = data.long_pixels[idx], trim(long_tok77[idx], 0)
-        else:
-            idx = torch.randint(0, n_short, (recipe.batch,), generator=gen)
-            pixels, tokens = data.short_pixels[idx], trim(short_tok[idx], 0)
-        img = F.normalize(base.encode_image(to_input(pixels)), dim=-1)
-        return contrastive_loss(img, encode_text_prefix(base, tokens), base.logit_scale)
-
-    losses = train_steps("base", base, list(base.parameters()), recipe.base_steps, 1e-3, base_batch)
-    val_img = image_features(base, val_short_px)
-    base_metrics = {
-        f"val_t2i_r1_{lang}": recall_at_1(
-            text_features(base, tokenize(wtok, [short_caption(s, lang) for s in val_short], 77), 0, False),
-            val_img,
-        )
-        for lang in LANGUAGES
-    }
-    val_long_img = image_features(base, val_long_px)
-    base_metrics["val_long_t2i_r1"] = recall_at_1(
-        text_features(base, tokenize(wtok, [long_caption(s, "en") for s in val_long], 77), 0, False),
-        val_long_img,
-    )
-    log.info("base metrics %s", base_metrics)
-    save_model_dir(base, base_dir, cfg, PREPROCESS_CFG, {
-        "model": "shapes-base", "recipe": asdict(recipe), "steps": recipe.base_steps, "batch": recipe.batch,
-        "peak_lr": 1e-3, "loss": "symmetric InfoNCE, learnable logit scale", "final_loss": float(np.mean(losses[-20:])),
-        "data": f"{n_short} short scenes (en), {n_long} long scenes with captions truncated at 77 tokens",
-        "metrics": base_metrics, "seconds": round(time.time() - started, 1), "torch": torch.__version__,
-        "open_clip": open_clip.__version__,
-    })  # fmt: skip
-    swap_in(base_dir, args.out / "shapes-base")
-
-    # ---------------------------------------------------------------- shapes-long
-    t_long = time.time()
-    long_dir = args.out / "shapes-long.staging"
-    shutil.rmtree(long_dir, ignore_errors=True)
-    long_dir.mkdir(parents=True)
-    ltok = word_tokenizer(vocab_texts, LONG_CONTEXT)
-    ltok.save_pretrained(str(long_dir))
-    lcfg = base_model_cfg(vocab_size, LONG_CONTEXT)
-    longm = open_clip.CLIP(**lcfg)
-    state = copy.deepcopy(base.state_dict())
-    state["positional_embedding"] = stretch_positions(state["positional_embedding"])
-    longm.load_state_dict(state)
-    long_tok = tokenize(ltok, en_long, LONG_CONTEXT)
-
-    def long_batch(step: int) -> torch.Tensor:
-        # alternate full long captions and short captions so short queries keep working
-        if step % 2 == 0:
-            idx = torch.randint(0, n_long, (recipe.batch,), generator=gen)
-            pixels, tokens = data.long_pixels[idx], trim(long_tok[idx], 0)
-        else:
-            idx = torch.randint(0, n_short, (recipe.batch,), generator=gen)
-            pixels, tokens = data.short_pixels[idx], trim(short_tok[idx], 0)
-        img = F.normalize(longm.encode_image(to_input(pixels)), dim=-1)
-        return contrastive_loss(img, encode_text_prefix(longm, tokens), longm.logit_scale)
-
-    llosses = train_steps(
-        "long", longm, list(longm.parameters()), recipe.long_steps, 3e-4, long_batch, warmup=20
-    )
-    long_metrics = {
-        "val_long_t2i_r1": recall_at_1(
-            text_features(
-                longm, tokenize(ltok, [long_caption(s, "en") for s in val_long], LONG_CONTEXT), 0, False
-            ),
-            image_features(longm, val_long_px),
-        ),
-        "val_t2i_r1_en": recall_at_1(
-            text_features(
-                longm, tokenize(ltok, [short_caption(s, "en") for s in val_short], LONG_CONTEXT), 0, False
-            ),
-            image_features(longm, val_short_px),
-        ),
-        "base_val_long_t2i_r1": base_metrics["val_long_t2i_r1"],
-    }
-    log.info("long metrics %s", long_metrics)
-    save_model_dir(longm, long_dir, lcfg, PREPROCESS_CFG, {
-        "model": "shapes-long", "derived_from": "shapes-base",
-        "stretching": f"Long-CLIP knowledge-preserved: keep {KEEP_POSITIONS}, interpolate x4, 77 -> {LONG_CONTEXT}",
-        "steps": recipe.long_steps, "batch": recipe.batch, "peak_lr": 3e-4,
-        "data": f"alternating batches: {n_long} long scenes (full captions) / {n_short} short scenes",
-        "final_loss": float(np.mean(llosses[-20:])), "metrics": long_metrics,
-        "seconds": round(time.time() - t_long, 1),
-    })  # fmt: skip
-    swap_in(long_dir, args.out / "shapes-long")
-
-    # ---------------------------------------------------------------- shapes-multilingual
-    t_multi = time.time()
-    from transformers import XLMRobertaConfig
-
-    multi_dir = args.out / "shapes-multilingual.staging"
-    shutil.rmtree(multi_dir, ignore_errors=True)
-    multi_dir.mkdir(parents=True)
-    utok = unigram_tokenizer(vocab_texts, 77)
-    utok.save_pretrained(str(multi_dir))
-    xcfg = XLMRobertaConfig(
-        vocab_size=len(utok), hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
-        intermediate_size=512, max_position_embeddings=77 + 2, pad_token_id=1, bos_token_id=0,
-        eos_token_id=2, type_vocab_size=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    # the tokenizers' vocabulary: captions in all four languages (long ones too)
+    vocab_texts = [short_caption(s, lang) for lang in LANGUAGES for s in data.short_scenes] + [
+        long_caption(s, lang) for lang in LANGUAGES for s in data.long_scenes[:200]
+    ]
+    ctx = Context(
+        recipe, args.out, data, val_short, val_long, render_pixels(val_short), render_pixels(val_long),
+        vocab_texts, torch.Generator().manual_seed(recipe.seed),
     )  # fmt: skip
-    xcfg.save_pretrained(str(multi_dir / "text-tower"))
-    mcfg = multilingual_model_cfg(77)
-    mtext = dict(mcfg["text_cfg"], hf_model_name=str(multi_dir / "text-tower"), hf_model_pretrained=False)
-    multi = open_clip.CustomTextCLIP(embed_dim=EMBED_DIM, vision_cfg=mcfg["vision_cfg"], text_cfg=mtext)
-    multi.visual.load_state_dict(base.visual.state_dict())
-    for p in multi.visual.parameters():
-        p.requires_grad_(False)
-    # locked image tower (LiT): its features are fixed, so compute them once
-    feats = image_features(base, data.short_pixels)
-    lang_tok = {lang: tokenize(utok, texts, 77) for lang, texts in all_langs.items()}
-    langs = list(LANGUAGES)
-
-    def multi_batch(step: int) -> torch.Tensor:
-        idx = torch.randint(0, n_short, (recipe.batch * 2,), generator=gen)
-        lang = langs[step % len(langs)]
-        tokens = trim(lang_tok[lang][idx], 1)
-        text = F.normalize(multi.encode_text(tokens), dim=-1)
-        return contrastive_loss(feats[idx], text, multi.logit_scale)
-
-    mparams = [p for p in multi.parameters() if p.requires_grad]
-    mlosses = train_steps("multilingual", multi, mparams, recipe.multi_steps, 1e-3, multi_batch)
-    multi_metrics = {
-        f"val_t2i_r1_{lang}": recall_at_1(
-            text_features(multi, tokenize(utok, [short_caption(s, lang) for s in val_short], 77), 1, True),
-            val_img,
-        )
-        for lang in LANGUAGES
-    }
-    log.info("multilingual metrics %s", multi_metrics)
-    save_model_dir(multi, multi_dir, mcfg, PREPROCESS_CFG, {
-        "model": "shapes-multilingual", "image_tower": "copied from shapes-base and locked (LiT)",
-        "text_tower": f"XLM-R style, hidden 128, 4 layers, Unigram tokenizer ({len(utok)} tokens, en/de/fr/es)",
-        "steps": recipe.multi_steps, "batch": recipe.batch * 2, "peak_lr": 1e-3,
-        "data": f"{n_short} short scenes, one language per batch (round robin en/de/fr/es)",
-        "final_loss": float(np.mean(mlosses[-20:])), "metrics": multi_metrics,
-        "seconds": round(time.time() - t_multi, 1),
-    })  # fmt: skip
-    swap_in(multi_dir, args.out / "shapes-multilingual")
-
-    # the saved directories must load through open_clip and reproduce the in-memory embeddings
-    for name, model, tokens, hf in (
-        ("shapes-base", base, tokenize(wtok, en_short[:8], 77), False),
-        ("shapes-long", longm, tokenize(ltok, en_long[:8], LONG_CONTEXT), False),
-        ("shapes-multilingual", multi, tokenize(utok, all_langs["de"][:8], 77), True),
-    ):
-        loaded = load_model_dir(args.out / name)
-        texts = (
-            en_short[:8]
-            if name == "shapes-base"
-            else en_long[:8]
-            if name == "shapes-long"
-            else all_langs["de"][:8]
-        )
-        with torch.no_grad():
-            ref = text_features(model, tokens, 1 if hf else 0, hf)
-            got = F.normalize(loaded.model.encode_text(loaded.tokenizer(texts)), dim=-1)
-        log.info("%s reload check: max |Δ| text embedding %.2e", name, float((ref - got).abs().max()))
-    summary = {"seconds_total": round(time.time() - started, 1), "base": base_metrics, "long": long_metrics,
-               "multilingual": multi_metrics}  # fmt: skip
+    summary: dict[str, Any] = {}
+    for stage in stages:
+        # seeds per stage, so a stage trains the same whether run alone or after another
+        seed = recipe.seed + list(STAGES).index(stage)
+        torch.manual_seed(seed)
+        ctx.gen.manual_seed(seed)
+        summary[stage] = STAGES[stage](ctx)
+    summary["seconds_total"] = round(time.time() - started, 1)
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -200,10 +200,10 @@ def generate_corpus(
                 break
             rel = f"long/long-{index:05d}.png"
             _save(scene, root, rel, image_size)
-            meta = _scene_metadata(scene, "long") | {"family": f"fam-{family:04d}"}
+            long_meta = _scene_metadata(scene, "long") | {"family": f"fam-{family:04d}"}
             long_caps = captions_all_languages(scene, long=True)
             entries.append(
-                ManifestEntry(f"long-{index:05d}", "image", rel, "test", {}, long_caps, None, meta)
+                ManifestEntry(f"long-{index:05d}", "image", rel, "test", {}, long_caps, None, long_meta)
             )
             index += 1
 

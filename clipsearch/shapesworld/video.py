@@ -118,6 +118,7 @@ def write_video(spec: VideoSpec, path: Path, size: int = 128) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=Fraction(spec.fps))
+        assert isinstance(stream, av.VideoStream)
         stream.width = size
         stream.height = size
         stream.pix_fmt = pix_fmt
