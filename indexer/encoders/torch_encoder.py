@@ -42,14 +42,14 @@ class TorchEncoder(BaseEncoder):
 
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self._device, self._dtype)
-            return self._model.encode_image(x).float().cpu().numpy()
+            return np.asarray(self._model.encode_image(x).float().cpu().numpy())
 
     def _text_forward(self, tokens: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(tokens)).to(self._device)
-            return self._model.encode_text(x).float().cpu().numpy()
+            return np.asarray(self._model.encode_text(x).float().cpu().numpy())
 
 
 def _to_precision(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
