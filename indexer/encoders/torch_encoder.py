@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,7 @@ class TorchEncoder(BaseEncoder):
             copy_model = info.precision != "fp32" or info.device != "cpu"
         model = copy.deepcopy(loaded.model) if copy_model else loaded.model
         self._model = _to_precision(model.to(self._device), self._dtype).eval()
+        self._run: Any = self._model  # open_clip models: encode_image / encode_text
 
     @property
     def model(self) -> torch.nn.Module:
@@ -42,14 +43,14 @@ class TorchEncoder(BaseEncoder):
 
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self._device, self._dtype)
-            return np.asarray(self._model.encode_image(x).float().cpu().numpy())
+            return np.asarray(self._run.encode_image(x).float().cpu().numpy())
 
     def _text_forward(self, tokens: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(tokens)).to(self._device)
-            return np.asarray(self._model.encode_text(x).float().cpu().numpy())
+            return np.asarray(self._run.encode_text(x).float().cpu().numpy())
 
 
 def _to_precision(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
