@@ -96,8 +96,8 @@ FULL = Recipe(
     long_families=400,
     family_size=4,
     base_steps=540,
-    long_steps=150,
-    multi_steps=400,
+    long_steps=120,
+    multi_steps=300,
     batch=128,
     val_images=200,
     val_families=10,
@@ -439,7 +439,11 @@ def train_long(ctx: Context) -> dict[str, Any]:
     def batch(step: int) -> torch.Tensor:
         # mostly full long captions, every third batch short captions so short queries keep working
         if step % 3 != 2:
-            idx = torch.randint(0, n_long, (recipe.batch,), generator=ctx.gen)
+            # whole families per batch: members differ only past token 77, the hard negatives that
+            # teach the stretched positions (random batches would rarely hold two siblings)
+            size = recipe.family_size
+            families = torch.randint(0, n_long // size, (recipe.batch // size,), generator=ctx.gen)
+            idx = (families[:, None] * size + torch.arange(size)).reshape(-1)
             pixels, tokens = data.long_pixels[idx], trim(long_tok[idx], 0)
         else:
             idx = torch.randint(0, n_short, (recipe.batch,), generator=ctx.gen)
@@ -455,7 +459,7 @@ def train_long(ctx: Context) -> dict[str, Any]:
         "model": "shapes-long", "derived_from": "shapes-base (saved fp16 weights)",
         "stretching": f"Long-CLIP knowledge-preserved: keep {KEEP_POSITIONS}, interpolate x4, 77 -> {LONG_CONTEXT}",
         "steps": recipe.long_steps, "batch": recipe.batch, "peak_lr": 5e-4, "recipe": asdict(recipe),
-        "data": f"2 of 3 batches {n_long} long scenes (full captions), 1 of 3 {n_short} short scenes",
+        "data": f"2 of 3 batches: whole families of {n_long} long scenes (full captions); 1 of 3: {n_short} short scenes",
         "final_loss": float(np.mean(losses[-20:])), "metrics": metrics,
         "seconds": round(time.time() - started, 1),
     })  # fmt: skip
