@@ -7,6 +7,7 @@ truncating) so the long-text policy can tell whether a text fits the context.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 from clipsearch.errors import ConfigError, ModelUnavailable
@@ -28,15 +29,23 @@ class TextTokenizer:
         self._impl = impl
         self.context_length = context_length
         self._is_hf = is_hf
+        # A Hugging Face fast tokenizer keeps its padding/truncation settings on one shared object
+        # and changes them per call: a `count` racing an encode in another thread (the server
+        # routes and encodes concurrently) can leave the batch padded to the wrong length.
+        self._lock = threading.Lock()
 
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
+        if self._is_hf:
+            with self._lock:
+                return self._impl(list(texts), context_length=self.context_length)
         return self._impl(list(texts), context_length=self.context_length)
 
     def count(self, text: str) -> int:
         """Tokens `text` needs including start/end tokens, as if the context were unlimited."""
         cleaned = self._impl.clean_fn(text)
         if self._is_hf:
-            return len(self._impl.tokenizer(cleaned, truncation=False).input_ids)
+            with self._lock:
+                return len(self._impl.tokenizer(cleaned, truncation=False).input_ids)
         return len(self._impl.encode(cleaned)) + 2
 
 
