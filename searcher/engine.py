@@ -423,6 +423,11 @@ class SearchEngine:
         available = int(wanted_rows.sum())
         if available == 0:
             return []
+        # A media type with fewer wanted items than `depth` is complete once all of them are found;
+        # without this a rare type (one video among 100k images) would grow k to the whole index.
+        enough = {
+            m: min(depth, int((wanted_rows & (index.media == MEDIA_CODES[m])).sum())) for m in media_types
+        }
         # Start with enough rows to expect `depth` per type at this selectivity, then grow.
         k = min(total, max(depth * len(media_types), int(depth * len(media_types) * total / available)))
         query = vector.reshape(1, -1)
@@ -438,7 +443,7 @@ class SearchEngine:
                 bucket = per_type[media]
                 if len(bucket) < depth:
                     bucket.append(Candidate(int(index.item_ids[row]), media, float(score), float(score)))
-            short = any(len(b) < depth for b in per_type.values())
+            short = any(len(per_type[m]) < enough[m] for m in media_types)
             last = float(scores[0][-1]) if scores.shape[1] else -1.0
             floor_hit = min_score is not None and last < min_score
             if not short or k >= total or floor_hit:
