@@ -113,12 +113,19 @@ class Database:
 
         Deployments use `upgrade()` so the Alembic version table is kept.
         """
-        Base.metadata.create_all(self.engine)
+        try:
+            Base.metadata.create_all(self.engine)
+        except OperationalError as exc:
+            raise Unavailable(f"database error on {redact(str(self.url))}: {exc.orig}") from exc
 
     def upgrade(self, revision: str = "head") -> None:
         from clipsearch.storage.migrate import upgrade
 
-        upgrade(self, revision)
+        # An unreachable server must read as Unavailable here too (the CLI's one-line error, exit 69).
+        try:
+            upgrade(self, revision)
+        except OperationalError as exc:
+            raise Unavailable(f"database error on {redact(str(self.url))}: {exc.orig}") from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
