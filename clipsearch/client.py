@@ -216,9 +216,24 @@ def search_request(
 
 
 def _metadata(struct: Any) -> dict[str, Any]:
-    from google.protobuf import json_format
+    return {key: _value(value) for key, value in struct.fields.items()}
 
-    return json_format.MessageToDict(struct)
+
+def _value(value: Any) -> Any:
+    """A protobuf `Value` as plain Python (as json_format would give, without its overhead)."""
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number = float(value.number_value)
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return bool(value.bool_value)
+    if kind == "struct_value":
+        return _metadata(value.struct_value)
+    if kind == "list_value":
+        return [_value(v) for v in value.list_value.values]
+    return None
 
 
 def _version(ref: pb.IndexVersionRef) -> IndexVersion:

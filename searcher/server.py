@@ -33,7 +33,7 @@ from clipsearch.searcher.batching import MicroBatcher
 from clipsearch.searcher.engine import PreparedQuery, QueryVector, SearchEngine
 from clipsearch.searcher.metrics import ServerMetrics
 from clipsearch.searcher.status import status_for
-from clipsearch.searcher.types import StageTiming
+from clipsearch.searcher.types import SearchQuery, SearchResult, StageTiming
 
 if TYPE_CHECKING:
     import numpy as np
@@ -125,14 +125,30 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
     async def Search(self, request: pb.SearchRequest, context: grpc.aio.ServicerContext) -> pb.SearchResponse:
         async def work(request_id: str) -> pb.SearchResponse:
             query = wire.search_query(request)
-            prepared = await self._run(self._engine.prepare, query)
-            vector = await self._query_vector(prepared)
-            result = await self._run(self._engine.execute, prepared, vector)
+            if query.kind in ("text", "image"):
+                # Three hops: prepare, the shared micro-batched encode, then search + response.
+                prepared = await self._run(self._engine.prepare, query)
+                vector = await self._query_vector(prepared)
+                result, response = await self._run(self._execute, prepared, vector, request_id)
+            else:
+                # Nothing to batch: one hop to the thread pool for the whole query (each hop costs
+                # a wake-up of the loop and a worker; at concurrency 1 that is most of gRPC's overhead).
+                result, response = await self._run(self._search, query, request_id)
             for timing in result.timings:
                 self._metrics.stage_latency.labels(timing.stage).observe(timing.ms / 1000)
-            return wire.search_response(result, request_id)
+            return response
 
         return await self._serve("Search", context, work)
+
+    def _execute(
+        self, prepared: PreparedQuery, vector: QueryVector, request_id: str
+    ) -> tuple[SearchResult, pb.SearchResponse]:
+        result = self._engine.execute(prepared, vector)
+        return result, wire.search_response(result, request_id)
+
+    def _search(self, query: SearchQuery, request_id: str) -> tuple[SearchResult, pb.SearchResponse]:
+        result = self._engine.search(query)
+        return result, wire.search_response(result, request_id)
 
     async def Encode(self, request: pb.EncodeRequest, context: grpc.aio.ServicerContext) -> pb.EncodeResponse:
         async def work(_request_id: str) -> pb.EncodeResponse:

@@ -100,8 +100,12 @@ def search_query(request: pb.SearchRequest) -> SearchQuery:
 
 def _struct(metadata: dict[str, Any]) -> struct_pb2.Struct:
     out = struct_pb2.Struct()
-    # JSON round trip: Struct accepts only JSON types (dates etc. become strings).
-    out.update(json.loads(json.dumps(metadata, default=str)))
+    try:
+        out.update(metadata)  # metadata comes from a JSON column: usually JSON types already
+    except (TypeError, ValueError):
+        out.Clear()
+        # JSON round trip: Struct accepts only JSON types (dates etc. become strings).
+        out.update(json.loads(json.dumps(metadata, default=str)))
     return out
 
 
