@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -101,16 +102,14 @@ def choose_cpu_encoder(
     passing = [t for t in trials if t[0].passed] or trials[:1]
     best_trial, best = min(passing, key=lambda t: t[0].seconds)
     directory.mkdir(parents=True, exist_ok=True)
-    decision_file.write_text(
-        json.dumps(
-            {
-                "choice": asdict(Candidate(best_trial.backend, best_trial.precision)),
-                "trials": [asdict(t) for t, _ in trials],
-            },
-            indent=2,
-        ),
-        encoding="utf-8",
-    )
+    record = {
+        "choice": asdict(Candidate(best_trial.backend, best_trial.precision)),
+        "trials": [asdict(t) for t, _ in trials],
+    }
+    # Atomic: another process loading the same model may be reading the decision right now.
+    tmp = decision_file.with_name(f".{decision_file.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    os.replace(tmp, decision_file)
     return best
 
 
