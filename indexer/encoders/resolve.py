@@ -181,7 +181,14 @@ def _resolve_zoo(
             raise ConfigError(f"{label}: unknown pretrained tag '{tag}' for {zoo_name} (known: {tags})")
         checkpoint = _cached_tag_weights(tag_cfg, cache_dir, allow_download)
         if checkpoint is None:
-            raise ModelUnavailable(_not_cached_message(label, f"{zoo_name} ({tag})", cache_dir, tag=True))
+            where = (
+                _hf_cache(cache_dir)
+                if tag_cfg.get("hf_hub")
+                else str(cache_dir or Path("~/.cache/clip").expanduser())
+            )
+            raise ModelUnavailable(
+                _not_cached_message(label, f"{zoo_name} ({tag})", cache_dir, tag=True, where=where)
+            )
         preprocess_cfg = _preprocess(tag_cfg)
         # Weights trained with QuickGELU (OpenAI's) must run with it; open_clip only warns.
         if tag_cfg.get("quick_gelu") and not model_cfg.get("quick_gelu"):
