@@ -100,3 +100,11 @@ def server(served: Served) -> Iterator[ServerThread]:
     running = ServerThread(served.settings)
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight open_clip model (local-dir) for the tests that really index media."""
+    from helpers.tiny_models import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("tiny-model") / "base", "base", embed_dim=DIM)
