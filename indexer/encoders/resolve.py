@@ -356,13 +356,15 @@ def _hf_cache(cache_dir: Path | None) -> str:
     return str(constants.HF_HUB_CACHE)
 
 
-def _not_cached_message(label: str, what: str, cache_dir: Path | None, *, tag: bool = False) -> str:
+def _not_cached_message(
+    label: str, what: str, cache_dir: Path | None, *, tag: bool = False, where: str | None = None
+) -> str:
     fix = (
         "set `pretrained` to a local weights file (.safetensors/.pt/.bin)"
         if tag
         else "use a `local-dir:` copy"
     )
     return (
-        f"{label}: weights for {what} are not in the cache ({_hf_cache(cache_dir)}) and downloading is off; "
+        f"{label}: weights for {what} are not in the cache ({where or _hf_cache(cache_dir)}) and downloading is off; "
         f"run `clipsearch models pull` with network access, or {fix}"
     )
