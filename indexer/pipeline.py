@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from clipsearch.config import CollectionSettings, IndexerSettings
     from clipsearch.indexer.encoders.base import Encoder
     from clipsearch.storage.db import Database
-    from clipsearch.storage.records import AssetRecord
+    from clipsearch.storage.records import AssetRecord, AssetStatus, AssetWrite
 
 log = logging.getLogger(__name__)
 
@@ -291,35 +291,39 @@ class IndexPipeline:
         summary: RunSummary,
         on_progress: Callable[[int, int], None] | None,
     ) -> None:
+        """Three stages overlap: decode workers → encode (this thread) → one writer thread.
+
+        The writer commits batches strictly in order (store append, then one SQL transaction), so
+        the crash-safety argument is the same as for a single thread; the queue between encode and
+        write holds at most one batch, so memory stays bounded and a writer error stops the run.
+        """
         first = next(iter(self.encoders))
         batch_units = options.batch_units or getattr(self.encoders[first], "batch_size", 0) or 32
         window = max(2, self.indexer.prefetch_batches * batch_units)
         progress = _Progress(len(work), options.progress, on_progress)
         batch: list[tuple[_Work, Prepared]] = []
         units = 0
-        with progress, ThreadPoolExecutor(self.indexer.decode_workers, thread_name_prefix="decode") as pool:
+        with (
+            progress,
+            ThreadPoolExecutor(self.indexer.decode_workers, thread_name_prefix="decode") as pool,
+            _OrderedWriter(lambda encoded: self._commit(encoded, summary, progress)) as writer,
+        ):
             for job, prepared in _bounded_map(pool, self._prepare, work, window):
                 batch.append((job, prepared))
                 units += prepared.units
                 if units >= batch_units:
-                    self._write_batch(batch, summary)
-                    progress.advance(len(batch))
+                    writer.put(self._encode_batch(batch, summary))
                     batch, units = [], 0
             if batch:
-                self._write_batch(batch, summary)
-                progress.advance(len(batch))
+                writer.put(self._encode_batch(batch, summary))
 
     def _prepare(self, job: _Work) -> Prepared:
         return prepare(job.item, self.encoders, self.limits, indexed_hash=job.indexed_hash)
 
-    def _write_batch(self, batch: list[tuple[_Work, Prepared]], summary: RunSummary) -> None:
-        import numpy as np
-
-        from clipsearch.storage import assets, vector_refs
-        from clipsearch.storage.records import NewVectorRef
-
+    def _encode_batch(self, batch: list[tuple[_Work, Prepared]], summary: RunSummary) -> _EncodedBatch:
+        """Embed the good items of a batch in every space (an input the model rejects fails alone)."""
         good = [(w, p) for w, p in batch if p.failure is None and not p.unchanged]
-        failed: list[tuple[_Work, Prepared]] = []
+        failed: list[tuple[_Work, Prepared]] = [(w, p) for w, p in batch if p.failure is not None]
         vectors: dict[str, list[tuple[np.ndarray, np.ndarray | None]]] = {}
         if good:
             started = time.perf_counter()
@@ -329,17 +333,28 @@ class IndexPipeline:
                 }
             except Exception as exc:  # one bad input must not sink the batch: retry one by one
                 log.warning("batch encode failed (%s); encoding items one by one", exc)
-                vectors, good, failed = self._encode_singly(good)
+                vectors, good, rejected = self._encode_singly(good)
+                failed.extend(rejected)
             summary.encode_seconds += time.perf_counter() - started
-        # 1) vector store first, durably.
+        unchanged = [(w, p) for w, p in batch if p.unchanged]
+        return _EncodedBatch(good, vectors, unchanged, failed)
+
+    def _commit(self, encoded: _EncodedBatch, summary: RunSummary, progress: _Progress) -> None:
+        """Vector store first (fsynced), then every SQL row of the batch in one transaction."""
+        import numpy as np
+
+        from clipsearch.storage import assets, vector_refs
+        from clipsearch.storage.records import NewVectorRef
+
+        good = encoded.good
         row_ids: dict[str, list[tuple[int, np.ndarray | None]]] = {}
         for name in self.encoders:
-            per_item = vectors.get(name, [])
+            per_item = encoded.vectors.get(name, [])
             if not per_item:
                 continue
             stacked = np.concatenate(
                 [
-                    np.concatenate([item[None, :], frames] if frames is not None else [item[None, :]])
+                    item[None, :] if frames is None else np.concatenate([item[None, :], frames])
                     for item, frames in per_item
                 ]
             )
@@ -353,46 +368,47 @@ class IndexPipeline:
                 )
                 cursor += count
             row_ids[name] = placed
-        # 2) SQL in one transaction.
         dropped: dict[str, list[int]] = {name: [] for name in self.encoders}
+        writes = [self._asset_write(p, w, "indexed") for w, p in good]
+        for job, prepared in encoded.failed:
+            failure = prepared.failure or DecodeFailed("encode_error", "the model failed on this input")
+            writes.append(self._asset_write(prepared, job, "failed", str(failure)))
+            summary.failed[failure.reason] += 1
+        writes.extend(self._asset_write(p, w, "indexed") for w, p in encoded.unchanged)
         with self.db.session() as session:
-            for index, (job, prepared) in enumerate(good):
-                record, _ = self._upsert(session, prepared, job)
-                for name, space_id in self.space_ids.items():
-                    dropped[name].extend(vector_refs.remove_vector_refs(session, [record.id], space_id))
+            ids = assets.write_assets(session, self.collection_id, writes)
+            records = ids[: len(good)]
+            failed_ids = ids[len(good) : len(good) + len(encoded.failed)]
+            # Old vectors of re-embedded or now-failing assets: one statement per space for the batch.
+            for name, space_id in self.space_ids.items():
+                dropped[name] = vector_refs.remove_vector_refs(session, [*records, *failed_ids], space_id)
+            refs: dict[str, list[NewVectorRef]] = {name: [] for name in self.space_ids}
+            for index, ((_, prepared), asset_id) in enumerate(zip(good, records, strict=True)):
                 frame_ids: list[int] = []
                 if prepared.media_type == "video":
-                    frames = assets.replace_frames(session, record.id, list(enumerate(prepared.frame_times)))
+                    frames = assets.replace_frames(session, asset_id, list(enumerate(prepared.frame_times)))
                     frame_ids = [f.id for f in frames]
-                for name, space_id in self.space_ids.items():
+                for name in self.space_ids:
                     item_row, frame_rows = row_ids[name][index]
-                    refs = [NewVectorRef(record.id, item_row)]
+                    refs[name].append(NewVectorRef(asset_id, item_row))
                     if frame_rows is not None:
-                        refs.extend(
-                            NewVectorRef(record.id, int(r), fid)
+                        refs[name].extend(
+                            NewVectorRef(asset_id, int(r), fid)
                             for r, fid in zip(frame_rows, frame_ids, strict=True)
                         )
-                    vector_refs.add_vector_refs(session, space_id, refs)
-                assets.set_asset_status(session, record.id, "indexed")
-                summary.indexed += 1
                 summary.frames += len(frame_ids)
-            for job, prepared in batch:
-                if prepared.unchanged:
-                    self._upsert(session, prepared, job, keep_status=True)
-                    summary.unchanged += 1
-            for job, prepared in [*((w, p) for w, p in batch if p.failure is not None), *failed]:
-                failure = prepared.failure or DecodeFailed("encode_error", "the model failed on this input")
-                record, _ = self._upsert(session, prepared, job)
-                for name, space_id in self.space_ids.items():
-                    dropped[name].extend(vector_refs.remove_vector_refs(session, [record.id], space_id))
-                assets.set_asset_status(session, record.id, "failed", error=str(failure))
-                summary.failed[failure.reason] += 1
+            for name, space_id in self.space_ids.items():
+                vector_refs.add_vector_refs(session, space_id, refs[name])
+        summary.indexed += len(records)
+        summary.unchanged += len(encoded.unchanged)
         self._tombstone(dropped)
+        progress.advance(len(good) + len(encoded.failed) + len(encoded.unchanged))
 
-    def _upsert(
-        self, session: Any, prepared: Prepared, job: _Work, keep_status: bool = False
-    ) -> tuple[Any, bool]:
-        from clipsearch.storage import assets
+    def _asset_write(
+        self, prepared: Prepared, job: _Work, status: AssetStatus, error: str | None = None
+    ) -> AssetWrite:
+        """The asset row after this run; an unchanged asset keeps what its earlier decode recorded."""
+        from clipsearch.storage.records import AssetWrite
 
         item = prepared.item
         metadata = dict(item.metadata)
@@ -405,24 +421,21 @@ class IndexPipeline:
             source_id = next(
                 (sid for path, sid in self.source_ids.items() if item.origin.startswith(path)), None
             )
-        return assets.upsert_asset(
-            session,
-            self.collection_id,
-            item.key,
-            prepared.media_type if prepared.failure is None else guess_media_type(item),
+        before = job.existing.record if prepared.unchanged and job.existing is not None else None
+        return AssetWrite(
+            uri=item.key,
+            media_type=prepared.media_type if prepared.failure is None else guess_media_type(item),
+            status=status,
+            error=error,
             content_hash=prepared.content_hash or None,
             size_bytes=item.size if item.path is not None else None,
             mtime=mtime_seconds(item),
             metadata=metadata,
-            text=prepared.text
-            if prepared.text is not None
-            else (job.existing.record.text if keep_status and job.existing else None),
+            text=prepared.text if before is None else before.text,
             source_id=source_id,
-            duration_sec=prepared.duration_sec
-            if not keep_status or job.existing is None
-            else job.existing.record.duration_sec,
-            width=prepared.width if not keep_status or job.existing is None else job.existing.record.width,
-            height=prepared.height if not keep_status or job.existing is None else job.existing.record.height,
+            duration_sec=prepared.duration_sec if before is None else before.duration_sec,
+            width=prepared.width if before is None else before.width,
+            height=prepared.height if before is None else before.height,
         )
 
     def _encode(self, encoder: Encoder, items: list[Prepared]) -> list[tuple[np.ndarray, np.ndarray | None]]:
@@ -484,6 +497,61 @@ class IndexPipeline:
             for name, pair in single.items():
                 vectors[name].append(pair)
         return vectors, kept, failed
+
+
+@dataclass(frozen=True, slots=True)
+class _EncodedBatch:
+    """A batch between the encode and write stages."""
+
+    good: list[tuple[_Work, Prepared]]
+    #: per space, per good item: its item vector and (videos) its frame vectors.
+    vectors: dict[str, list[tuple[np.ndarray, np.ndarray | None]]]
+    unchanged: list[tuple[_Work, Prepared]]
+    failed: list[tuple[_Work, Prepared]]
+
+
+class _OrderedWriter:
+    """One thread that runs `commit` on each batch in the order given, one batch queued at most.
+
+    An error in `commit` is re-raised in the producer at its next `put` or at exit, and no later
+    batch is committed after it (so a failed run stops where a crash would).
+    """
+
+    def __init__(self, commit: Callable[[_EncodedBatch], None]) -> None:
+        import queue
+        import threading
+
+        self._commit = commit
+        self._queue: queue.Queue[_EncodedBatch | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="index-writer", daemon=True)
+
+    def _loop(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain without writing anything after a failure
+            try:
+                self._commit(batch)
+            except BaseException as exc:
+                self._error = exc
+
+    def put(self, batch: _EncodedBatch) -> None:
+        self._raise()
+        self._queue.put(batch)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> _OrderedWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if exc_type is None:
+            self._raise()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,22 +2,28 @@
 
 Pillow, PyAV and the tensor transforms release the GIL for most of their work, so a thread pool
 overlaps decoding with the encode stage without pickling images between processes.
+
+Each file is read once: the bytes are hashed as they are read, the media type is sniffed from the
+first of them, and images and texts decode from the same bytes in memory (videos stream from disk
+through PyAV, so they are hashed while read and not held in memory). JPEGs decode at a reduced DCT
+scale when the largest model input is much smaller than the picture (`decode_image_sized`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from clipsearch.indexer.decode.images import decode_image
-from clipsearch.indexer.decode.text import chunk_text, decode_text, read_text
+from clipsearch.indexer.decode.images import decode_image_sized
+from clipsearch.indexer.decode.text import chunk_text, decode_text
 from clipsearch.indexer.decode.video import SamplingPolicy, decode_video
 from clipsearch.indexer.failures import DecodeFailed
-from clipsearch.indexer.sniff import sniff_file
+from clipsearch.indexer.sniff import SNIFF_BYTES, Sniffed, sniff_bytes
 from clipsearch.indexer.sources import SourceItem, inline_text_hash
 
 if TYPE_CHECKING:
@@ -103,44 +109,62 @@ def prepare(
     try:
         if item.problem is not None:
             raise item.problem
-        content_hash = _content_hash(item, limits.max_file_bytes)
-        media_type = _media_type(item)
+        if item.path is None:
+            content_hash = inline_text_hash(item.text or "", item.captions, item.metadata)
+            content = _Content(content_hash, Sniffed("text", "utf8"), (item.text or "").encode("utf-8"))
+        else:
+            content = _read(item.path, limits.max_file_bytes)
+            content_hash = content.sha256
+        media_type = _media_type(item, content.sniffed)
         if indexed_hash is not None and content_hash == indexed_hash:
             return Prepared(item, media_type, content_hash, unchanged=True)
         if media_type == "image":
-            return _prepare_image(item, media_type, content_hash, encoders, limits)
+            return _prepare_image(item, content, encoders, limits)
         if media_type == "video":
-            return _prepare_video(item, media_type, content_hash, encoders, limits)
-        return _prepare_text(item, media_type, content_hash, encoders, limits)
+            return _prepare_video(item, content_hash, encoders, limits)
+        return _prepare_text(item, content, encoders)
     except DecodeFailed as failure:
         return Prepared(item, media_type, content_hash, failure=failure)
 
 
-def _content_hash(item: SourceItem, max_bytes: int) -> str:
-    if item.path is None:
-        return inline_text_hash(item.text or "", item.captions, item.metadata)
-    path = item.path
+@dataclass(frozen=True, slots=True)
+class _Content:
+    sha256: str
+    sniffed: Sniffed
+    #: the whole file for images and texts (decoded from memory); None for videos (streamed).
+    data: bytes | None
+
+
+def _read(path: Path, max_bytes: int) -> _Content:
+    """One pass over the file: sniff its head, hash everything, keep the bytes unless it is a video."""
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise DecodeFailed("too_large", f"{path}: {size} bytes exceeds the limit of {max_bytes}")
-        if size == 0:
-            raise DecodeFailed("empty", f"{path}: zero bytes")
-        digest = hashlib.sha256()
         with path.open("rb") as handle:
-            while chunk := handle.read(_HASH_CHUNK):
-                digest.update(chunk)
-        return digest.hexdigest()
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:
+                raise DecodeFailed("too_large", f"{path}: {size} bytes exceeds the limit of {max_bytes}")
+            head = handle.read(SNIFF_BYTES)
+            if not head:
+                raise DecodeFailed("empty", f"{path}: zero bytes")
+            sniffed = sniff_bytes(head)
+            digest = hashlib.sha256(head)
+            if sniffed.kind == "video":
+                while chunk := handle.read(_HASH_CHUNK):
+                    digest.update(chunk)
+                return _Content(digest.hexdigest(), sniffed, None)
+            rest = handle.read(max_bytes + 1 - len(head))
+            if len(head) + len(rest) > max_bytes:  # grew while being read
+                raise DecodeFailed("too_large", f"{path}: more than the limit of {max_bytes} bytes")
+            digest.update(rest)
+            return _Content(digest.hexdigest(), sniffed, head + rest)
     except FileNotFoundError:
         raise DecodeFailed("not_found", f"{path} does not exist") from None
     except OSError as exc:
         raise DecodeFailed("unreadable", f"{path}: {exc.strerror}") from None
 
 
-def _media_type(item: SourceItem) -> MediaType:
+def _media_type(item: SourceItem, sniffed: Sniffed) -> MediaType:
     if item.path is None:
         return "text"
-    sniffed = sniff_file(item.path)
     if sniffed.kind == "empty":
         raise DecodeFailed("empty", f"{item.path}: zero bytes")
     declared = item.declared_kind
@@ -157,24 +181,28 @@ def _media_type(item: SourceItem) -> MediaType:
     return sniffed.kind  # type: ignore[return-value]
 
 
+def _model_side(encoders: Mapping[str, Encoder]) -> int:
+    """The largest input side any space needs (0 = unknown: decode in full)."""
+    sides = [max(getattr(enc, "image_shape", (0, 0, 0))[1:]) for enc in encoders.values()]
+    return 0 if not sides or min(sides) <= 0 else max(sides)
+
+
 def _prepare_image(
-    item: SourceItem,
-    media_type: MediaType,
-    content_hash: str,
-    encoders: Mapping[str, Encoder],
-    limits: DecodeLimits,
+    item: SourceItem, content: _Content, encoders: Mapping[str, Encoder], limits: DecodeLimits
 ) -> Prepared:
-    assert item.path is not None
-    image = decode_image(item.path, limits.max_image_pixels)
+    assert content.data is not None
+    decoded = decode_image_sized(content.data, limits.max_image_pixels, min_side=_model_side(encoders))
     inputs = {
-        name: SpaceInputs(pixels=_stack([enc.preprocess_image(image)])) for name, enc in encoders.items()
+        name: SpaceInputs(pixels=_stack([enc.preprocess_image(decoded.image)]))
+        for name, enc in encoders.items()
     }
-    return Prepared(item, media_type, content_hash, inputs=inputs, width=image.width, height=image.height)
+    return Prepared(
+        item, "image", content.sha256, inputs=inputs, width=decoded.width, height=decoded.height
+    )
 
 
 def _prepare_video(
     item: SourceItem,
-    media_type: MediaType,
     content_hash: str,
     encoders: Mapping[str, Encoder],
     limits: DecodeLimits,
@@ -192,7 +220,7 @@ def _prepare_video(
     }
     return Prepared(
         item,
-        media_type,
+        "video",
         content_hash,
         inputs=inputs,
         frame_times=tuple(f.t_sec for f in video.frames),
@@ -202,22 +230,14 @@ def _prepare_video(
     )
 
 
-def _prepare_text(
-    item: SourceItem,
-    media_type: MediaType,
-    content_hash: str,
-    encoders: Mapping[str, Encoder],
-    limits: DecodeLimits,
-) -> Prepared:
-    if item.path is None:
-        text = decode_text((item.text or "").encode("utf-8"), item.key)
-    else:
-        text = read_text(item.path, limits.max_file_bytes)
+def _prepare_text(item: SourceItem, content: _Content, encoders: Mapping[str, Encoder]) -> Prepared:
+    assert content.data is not None
+    text = decode_text(content.data, item.key if item.path is None else str(item.path))
     inputs = {
         name: SpaceInputs(passages=tuple(chunk_text(text, enc.count_tokens, max(enc.info.context_length, 3))))
         for name, enc in encoders.items()
     }
-    return Prepared(item, media_type, content_hash, inputs=inputs, text=text)
+    return Prepared(item, "text", content.sha256, inputs=inputs, text=text)
 
 
 def _stack(arrays: list[Any]) -> np.ndarray:

@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 
 from clipsearch.errors import AlreadyExists, InvalidRequest, NotFound
 from clipsearch.storage.models import ASSET_STATUSES, MEDIA_TYPES, Asset, Frame, utcnow
-from clipsearch.storage.records import AssetRecord, AssetStatus, FrameRecord, MediaType, NewAsset
+from clipsearch.storage.records import (
+    AssetRecord,
+    AssetStatus,
+    AssetWrite,
+    FrameRecord,
+    MediaType,
+    NewAsset,
+)
 
 # Bound on the size of IN (...) lists so neither engine hits its parameter limit.
 _IN_BATCH = 500
@@ -152,6 +159,67 @@ def insert_assets(
     except IntegrityError as exc:
         raise AlreadyExists(f"some of the {len(new)} assets exist already: {str(exc.orig)[:200]}") from None
     return [int(i) for i in ids]
+
+
+def write_assets(session: Session, collection_id: int, rows: Sequence[AssetWrite]) -> list[int]:
+    """Insert or update many assets of a collection, matched by uri; returns their ids in input order.
+
+    The indexer's batch write: one SELECT for the existing ids, one multi-row INSERT … RETURNING for
+    the new uris and one executemany UPDATE (by primary key) for the rest, instead of a read and a
+    write per row. Every column of `AssetWrite` is set as given (status and error included).
+    """
+    if not rows:
+        return []
+    uris = [r.uri for r in rows]
+    if len(set(uris)) != len(uris):
+        raise InvalidRequest("write_assets: a uri appears twice in one batch")
+    for r in rows:
+        _check_media_type(r.media_type)
+        _check_status(r.status)
+        if not r.uri:
+            raise InvalidRequest("asset uri must not be empty")
+    existing: dict[str, int] = {}
+    for start in range(0, len(uris), _IN_BATCH):
+        chunk = uris[start : start + _IN_BATCH]
+        existing.update(
+            session.execute(
+                select(Asset.uri, Asset.id).where(Asset.collection_id == collection_id, Asset.uri.in_(chunk))
+            )
+            .tuples()
+            .all()
+        )
+    now = utcnow()
+
+    def values(r: AssetWrite) -> dict[str, Any]:
+        return {
+            "media_type": r.media_type,
+            "status": r.status,
+            "error": r.error,
+            "content_hash": r.content_hash,
+            "size_bytes": r.size_bytes,
+            "mtime": r.mtime,
+            "meta": dict(r.metadata),
+            "text": r.text,
+            "source_id": r.source_id,
+            "duration_sec": r.duration_sec,
+            "width": r.width,
+            "height": r.height,
+            "updated_at": now,
+            "indexed_at": now if r.status == "indexed" else None,
+        }
+
+    new = [r for r in rows if r.uri not in existing]
+    new_uris = {r.uri for r in new}
+    if new:
+        inserted = session.scalars(
+            insert(Asset).returning(Asset.id, sort_by_parameter_order=True),
+            [{"collection_id": collection_id, "uri": r.uri, "created_at": now, **values(r)} for r in new],
+        ).all()
+        existing.update(zip((r.uri for r in new), (int(i) for i in inserted), strict=True))
+    changed = [{"id": existing[r.uri], **values(r)} for r in rows if r.uri not in new_uris]
+    if changed:
+        session.execute(update(Asset), changed)
+    return [existing[u] for u in uris]
 
 
 def get_asset(session: Session, asset_id: int) -> AssetRecord:

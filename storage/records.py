@@ -67,6 +67,25 @@ class NewAsset:
 
 
 @dataclass(frozen=True, slots=True)
+class AssetWrite:
+    """The full state of one asset after an indexing batch, for `assets.write_assets`."""
+
+    uri: str
+    media_type: MediaType
+    status: AssetStatus
+    error: str | None = None
+    content_hash: str | None = None
+    size_bytes: int | None = None
+    mtime: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None
+    source_id: int | None = None
+    duration_sec: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FrameRecord:
     id: int
     asset_id: int

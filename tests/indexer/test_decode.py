@@ -19,7 +19,7 @@ from indexer_media import (
 from PIL import Image
 
 from clipsearch.errors import InvalidRequest
-from clipsearch.indexer.decode.images import decode_image
+from clipsearch.indexer.decode.images import decode_image, decode_image_sized
 from clipsearch.indexer.decode.text import chunk_text, decode_text, read_text, split_sentences
 from clipsearch.indexer.decode.video import SamplingPolicy, decode_video, detect_shot_changes
 from clipsearch.indexer.failures import DecodeFailed
@@ -56,6 +56,29 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     pixels = np.asarray(upright)
     assert pixels[2, -3].min() > 200  # the marker moved to the top-right
     assert pixels[-3, 2].max() < 250
+
+
+def test_reduced_scale_jpeg_decode_keeps_enough_pixels_and_reports_the_stored_size(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    picture = Image.fromarray(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    picture.save(tmp_path / "big.jpg", quality=90, exif=exif)
+    data = (tmp_path / "big.jpg").read_bytes()
+    full = decode_image_sized(data, LIMIT)
+    small = decode_image_sized(data, LIMIT, min_side=64)
+    assert full.image.size == (480, 640) and (full.width, full.height) == (480, 640)
+    assert (small.width, small.height) == (480, 640)  # the stored picture's size, upright
+    assert small.image.size == (120, 160)  # 1/4 scale: 1/8 would leave a side under 64
+    # The reduced decode is a downscale of the same picture, not a different one.
+    shrunk = np.asarray(full.image.resize(small.image.size, Image.Resampling.BOX), dtype=np.float32)
+    assert np.abs(np.asarray(small.image, dtype=np.float32) - shrunk).mean() < 20
+    # Formats without DCT scaling decode in full.
+    picture.save(tmp_path / "big.png")
+    assert decode_image_sized((tmp_path / "big.png").read_bytes(), LIMIT, min_side=64).image.size == (
+        640,
+        480,
+    )
 
 
 def test_transparency_becomes_white_and_modes_convert(tmp_path: Path) -> None:
