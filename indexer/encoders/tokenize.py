@@ -42,7 +42,8 @@ class TextTokenizer:
 
     def count(self, text: str) -> int:
         """Tokens `text` needs including start/end tokens, as if the context were unlimited."""
-        cleaned = self._impl.clean_fn(text)
+        clean = getattr(self._impl, "clean_fn", None)
+        cleaned = clean(text) if callable(clean) else text
         if self._is_hf:
             with self._lock:
                 return len(self._impl.tokenizer(cleaned, truncation=False).input_ids)
