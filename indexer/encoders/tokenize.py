@@ -46,7 +46,8 @@ class TextTokenizer:
         cleaned = clean(text) if callable(clean) else text
         if self._is_hf:
             with self._lock:
-                return len(self._impl.tokenizer(cleaned, truncation=False).input_ids)
+                # verbose=False: counting past the model maximum is the point here, not a mistake.
+                return len(self._impl.tokenizer(cleaned, truncation=False, verbose=False).input_ids)
         return len(self._impl.encode(cleaned)) + 2
 
 
