@@ -133,7 +133,7 @@ class LiveCollection:
         from clipsearch.storage.vectors import VectorStore
 
         with VectorStore.open(vector_store_dir(self.settings.data_dir, "default")) as store:
-            return [np.asarray(store.get([i]), dtype=np.float32)[0] for i in range(count)]
+            return [np.asarray(store.get([i]), dtype=np.float32)[0] for i in range(1, count + 1)]
 
 
 def make_live_collection(root: Path, model_dir: Path, images: int = 12, **overrides: Any) -> LiveCollection:
@@ -144,7 +144,7 @@ def make_live_collection(root: Path, model_dir: Path, images: int = 12, **overri
     write_images(photos, images)
     settings = live_settings(root, model_dir, **overrides)
     db = Database(settings.database_url)
-    db.create_all()
+    db.upgrade()  # as deployments do (the CLI's subprocesses expect the Alembic version table)
     try:
         index_collection(settings, db, COLLECTION)
         outcomes = build_indices(settings, db, COLLECTION, units=("item",))
