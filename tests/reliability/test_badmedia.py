@@ -1,18 +1,21 @@
 """The bad media corpus against the indexer's decoders: every bad file fails with a typed reason,
-every good file decodes as the media type its content says (not its extension).
-
-Still to add: the end-to-end variant through `clipsearch.indexer.pipeline.IndexPipeline` (each failure
-recorded with its reason, every good file indexed, links/FIFOs recorded rather than only logged).
+every good file decodes as the media type its content says (not its extension). Then the same corpus
+through the real indexer (`index_collection`, real SQLite + vector store): every bad file is recorded
+as failed with its reason and listed by `clipsearch index errors`, every good file is indexed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from clipsearch.cli import app
 from clipsearch.indexer.decode.images import decode_image
 from clipsearch.indexer.decode.text import read_text
 from clipsearch.indexer.decode.video import SamplingPolicy, decode_video
@@ -129,3 +132,92 @@ def test_directory_walk_ends_on_link_loops_and_skips_nothing_good(
             assert problem is not None and problem.reason in case.reasons, (case.name, problem)
     # The directory link back to its parent is not entered twice: each real file appears once.
     assert not any(name.startswith("links/self/") for name in found)
+
+
+def _index_corpus(root: Path, tiny_model: Path, work: Path) -> tuple[Path, dict[str, Any], list[Any]]:
+    """Index the corpus as collection `bad`; returns the config, `index errors --json` and the assets."""
+    from clipsearch.indexer.runner import index_collection
+    from clipsearch.storage import assets, catalog
+    from clipsearch.storage.db import Database
+
+    from .live import live_settings, write_config
+
+    settings = live_settings(
+        work,
+        tiny_model,
+        **{
+            "collections": {
+                "bad": {"spaces": ["default"], "sources": [{"path": str(root)}], "index": "Flat"}
+            },
+            "indexer.max_video_seconds": VIDEO_LIMIT_SECONDS,
+            "indexer.max_image_pixels": IMAGE_PIXEL_LIMIT,
+            "indexer.max_video_frames": 50,
+        },
+    )
+    config = write_config(work / "clipsearch.toml", settings)
+    db = Database(settings.database_url)
+    db.upgrade()
+    try:
+        summary = index_collection(settings, db, "bad")
+        with db.session() as session:
+            rows = assets.list_assets(session, catalog.get_collection(session, "bad").id, limit=10_000)
+    finally:
+        db.dispose()
+    result = CliRunner().invoke(app, ["--config", str(config), "index", "errors", "bad", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {entry["uri"]: entry for entry in json.loads(result.stdout)}
+    assert sum(summary.failed.values()) == len(listed), (summary.as_dict(), listed)
+    return config, listed, rows
+
+
+def test_indexer_records_every_bad_file_and_indexes_every_good_one(
+    corpus: tuple[Path, list[MediaCase]], tiny_model: Path, tmp_path: Path
+) -> None:
+    root, cases = corpus
+    _, listed, rows = _index_corpus(root, tiny_model, tmp_path)
+    by_name = {os.path.relpath(a.uri, root.resolve()): a for a in rows}
+    errors_by_name = {os.path.relpath(uri, root.resolve()): entry for uri, entry in listed.items()}
+    table = []
+    wrong = []
+    for case in cases:
+        record = by_name.get(case.name)
+        if record is None:
+            observed = "not recorded"
+        elif record.status == "indexed":
+            observed = f"indexed as {record.media_type}"
+        else:
+            observed = f"{record.status}: {record.metadata.get('failure_reason', '?')}"
+        listed_entry = errors_by_name.get(case.name)
+        if case.good:
+            ok = observed == f"indexed as {case.kind}" and listed_entry is None
+            want = f"indexed as {case.kind}"
+        else:
+            reason = observed.removeprefix("failed: ")
+            ok = (
+                observed.startswith("failed: ")
+                and reason in case.reasons
+                and listed_entry is not None
+                and listed_entry["reason"] == reason
+                and bool(listed_entry["error"])
+            )
+            want = "failed: " + " | ".join(sorted(case.reasons))
+        if not ok:
+            wrong.append(f"{case.name}: expected {want}, got {observed} (index errors: {listed_entry})")
+        table.append(
+            {
+                "input": case.description,
+                "file": case.name,
+                "expected": want,
+                "observed": observed,
+                "in `index errors`": "yes" if listed_entry is not None else "no",
+                "result": "pass" if ok else "FAIL",
+            }
+        )
+    assert not wrong, "\n".join(wrong)
+    assert len(rows) == len(cases), sorted(set(by_name) - {c.name for c in cases})
+    check_rows(
+        "indexer_badmedia",
+        table,
+        title="Bad media corpus through the indexer (index_collection → SQLite; `clipsearch index errors`)",
+        columns=["input", "file", "expected", "observed", "in `index errors`", "result"],
+    )
