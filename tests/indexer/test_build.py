@@ -10,6 +10,7 @@ from faiss.contrib.evaluation import knn_intersection_measure
 from clipsearch.errors import InvalidRequest
 from clipsearch.indexer.build import (
     FLAT_MAX,
+    TUNING_MARGIN,
     apply_search_params,
     build_index,
     choose_index,
@@ -58,9 +59,11 @@ def test_ivf_is_tuned_to_the_recall_target_against_exact_ground_truth() -> None:
     built = build_index(data, ids, recall_target=0.95, threads=1)
     assert built.factory.startswith("IVF") and set(built.search_params) == {"nprobe"}
     assert built.recall_at_10 >= 0.95
-    # The sweep stopped at the first value that reached the target.
+    # The sweep stopped at the first value that reached the target plus the margin on both samples.
     reached = [float(r) for r in built.sweep.values()]
-    assert reached[-1] >= 0.95 and all(r < 0.95 for r in reached[:-1])
+    wanted = 0.95 + TUNING_MARGIN
+    assert reached[-1] >= wanted and all(r < wanted for r in reached[:-1])
+    assert built.tuning_queries == 2 * 500
     # Independent check on fresh queries with faiss.contrib's measure against an exact index.
     queries = tuning_queries(data, seed=99, count=200)
     exact = faiss.IndexFlatIP(32)
@@ -68,7 +71,7 @@ def test_ivf_is_tuned_to_the_recall_target_against_exact_ground_truth() -> None:
     _, truth = exact.search(queries, 10)
     _, found = built.index.search(queries, 10)
     measured = knn_intersection_measure(found, ids[truth])
-    assert measured >= 0.93
+    assert measured >= 0.94
     # A lower nprobe really is worse, so the tuning mattered.
     apply_search_params(built.index, {"nprobe": 1})
     _, coarse = built.index.search(queries, 10)
