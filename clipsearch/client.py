@@ -3,7 +3,7 @@
 Both return plain frozen dataclasses (no protobuf in user code) and raise the clipsearch error
 hierarchy (`InvalidRequest`, `NotFound`, `ResourceExhausted`, ...) with the server's message.
 
-    with SearchClient("localhost:50051") as client:
+    with SearchClient("localhost:50051", token="…", tls_ca="ca.pem") as client:
         result = client.search("a red circle", collection="photos", top_k=5)
         for hit in result.hits:
             print(hit.score, hit.uri, hit.moment)
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -331,26 +332,81 @@ def _channel_options(max_message_mb: int) -> list[tuple[str, int]]:
     return [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
 
 
+PemSource = str | Path | bytes
+
+
+def _pem(value: PemSource, what: str) -> bytes:
+    """PEM bytes as given, or read from a file path."""
+    if isinstance(value, bytes):
+        data = value
+    else:
+        try:
+            data = Path(value).read_bytes()
+        except OSError as exc:
+            raise errors.InvalidRequest(f"{what}: cannot read {value}: {exc.strerror}") from None
+    if b"-----BEGIN " not in data:
+        raise errors.InvalidRequest(f"{what}: not PEM data")
+    return data
+
+
+def _credentials(
+    credentials: grpc.ChannelCredentials | None,
+    tls_ca: PemSource | None,
+    tls_cert: PemSource | None,
+    tls_key: PemSource | None,
+) -> grpc.ChannelCredentials | None:
+    """TLS credentials from PEM files/bytes (CA to trust; client cert + key for mutual TLS)."""
+    if tls_ca is None and tls_cert is None and tls_key is None:
+        return credentials
+    if credentials is not None:
+        raise errors.InvalidRequest("give either credentials or tls_ca/tls_cert/tls_key, not both")
+    if (tls_cert is None) != (tls_key is None):
+        raise errors.InvalidRequest("tls_cert and tls_key must be given together (mutual TLS)")
+    return grpc.ssl_channel_credentials(
+        root_certificates=_pem(tls_ca, "tls_ca") if tls_ca is not None else None,  # None = system roots
+        private_key=_pem(tls_key, "tls_key") if tls_key is not None else None,
+        certificate_chain=_pem(tls_cert, "tls_cert") if tls_cert is not None else None,
+    )
+
+
+def _call_metadata(metadata: Sequence[tuple[str, str]], token: str | None) -> tuple[tuple[str, str], ...]:
+    if not token:
+        return tuple(metadata)
+    if any(key.lower() == "authorization" for key, _ in metadata):
+        raise errors.InvalidRequest("give either token or an authorization metadata entry, not both")
+    return (*metadata, ("authorization", f"Bearer {token}"))
+
+
 class SearchClient:
-    """Blocking client. `metadata` (e.g. `(("authorization", "Bearer …"),)`) is sent with every call."""
+    """Blocking client.
+
+    `token`: bearer token sent with every call (when the server has auth on). `tls_ca`: the CA to
+    trust (PEM path or bytes) turns TLS on; `tls_cert` + `tls_key` add a client certificate (mutual
+    TLS). `metadata` is sent with every call too; `credentials` takes ready-made channel credentials.
+    """
 
     def __init__(
         self,
         target: str,
         *,
+        token: str | None = None,
+        tls_ca: PemSource | None = None,
+        tls_cert: PemSource | None = None,
+        tls_key: PemSource | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         timeout: float | None = 30.0,
         max_message_mb: int = 32,
     ) -> None:
         options = _channel_options(max_message_mb)
+        credentials = _credentials(credentials, tls_ca, tls_cert, tls_key)
+        self._metadata = _call_metadata(metadata, token)
         self._channel = (
             grpc.secure_channel(target, credentials, options=options)
             if credentials is not None
             else grpc.insecure_channel(target, options=options)
         )
         self._stub = pb_grpc.SearchServiceStub(self._channel)
-        self._metadata = tuple(metadata)
         self._timeout = timeout
 
     def __enter__(self) -> SearchClient:
@@ -407,19 +463,24 @@ class AsyncSearchClient:
         self,
         target: str,
         *,
+        token: str | None = None,
+        tls_ca: PemSource | None = None,
+        tls_cert: PemSource | None = None,
+        tls_key: PemSource | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         timeout: float | None = 30.0,
         max_message_mb: int = 32,
     ) -> None:
         options = _channel_options(max_message_mb)
+        credentials = _credentials(credentials, tls_ca, tls_cert, tls_key)
+        self._metadata = _call_metadata(metadata, token)
         self._channel = (
             grpc.aio.secure_channel(target, credentials, options=options)
             if credentials is not None
             else grpc.aio.insecure_channel(target, options=options)
         )
         self._stub = pb_grpc.SearchServiceStub(self._channel)
-        self._metadata = tuple(metadata)
         self._timeout = timeout
 
     async def __aenter__(self) -> AsyncSearchClient:

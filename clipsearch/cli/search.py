@@ -61,6 +61,13 @@ def search(
         str, typer.Option(help="host:port of the server (default: server.host:server.port).")
     ] = "",
     token: Annotated[str, typer.Option(envvar="CLIPSEARCH_TOKEN", help="Bearer token when auth is on.")] = "",
+    tls_ca: Annotated[
+        Path | None, typer.Option("--tls-ca", help="CA certificate (PEM) to trust; turns TLS on.")
+    ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="Client certificate (PEM) for mutual TLS.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Key (PEM) of --tls-cert.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 30.0,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -77,9 +84,14 @@ def search(
             values = [float(x) for x in vector.split(",") if x.strip()]
         except ValueError:
             raise InvalidRequest("--vector must be comma-separated numbers") from None
-    metadata = (("authorization", f"Bearer {token}"),) if token else ()
     with SearchClient(
-        target, metadata=metadata, timeout=timeout, max_message_mb=cfg.server.max_message_mb
+        target,
+        token=token or None,
+        tls_ca=tls_ca,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        timeout=timeout,
+        max_message_mb=cfg.server.max_message_mb,
     ) as client:
         result = client.search(
             query,
