@@ -208,10 +208,10 @@ def generate_corpus(
             index += 1
 
     templates = sample_background_templates(rng, max(1, -(-videos // VIDEOS_PER_TEMPLATE))) if videos else []
-    taken: dict[int, set[tuple[str, str, int, int]]] = {}
+    taken: set[tuple[str, str]] = set()
     for i in range(videos):
         template = i % len(templates)
-        spec = sample_video(rng, templates[template], template, taken.setdefault(template, set()))
+        spec = sample_video(rng, templates[template], template, taken)
         rel = f"videos/vid-{i:05d}.{_video_suffix(i)}"
         write_video(spec, root / rel, image_size)
         entries.append(_video_entry(f"vid-{i:05d}", rel, spec))

@@ -2,7 +2,7 @@
 
     <model>/open_clip_config.json        {"model_cfg": {...}, "preprocess_cfg": {...}}
     <model>/open_clip_model.safetensors  fp16 weights (open_clip state-dict names)
-    <model>/tokenizer.json, tokenizer_config.json, special_tokens_map.json
+    <model>/tokenizer.json, tokenizer_config.json
     <model>/text-tower/config.json       only for HF text towers (XLM-R style)
     <model>/training.json                recipe and metrics of the run that made it
 

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from clipsearch.errors import InvalidRequest
 from clipsearch.shapesworld.scene import Scene, ShapeObject, draw_object, random_object, sample_short_scene
-from clipsearch.shapesworld.vocab import BACKGROUNDS
+from clipsearch.shapesworld.vocab import BACKGROUNDS, COLOURS, SHAPES
 
 #: container -> (codec, pixel format); the first is the default.
 VIDEO_FORMATS: dict[str, tuple[str, str]] = {
@@ -48,23 +48,30 @@ class VideoSpec:
         return self.start_sec <= t_sec < self.end_sec
 
 
-def sample_background_templates(rng: random.Random, count: int) -> list[Scene]:
-    """Background scenes with two distractor objects each, shared by many clips."""
-    return [sample_short_scene(rng, held_out=None, n_objects=2) for _ in range(count)]
+def sample_background_templates(rng: random.Random, count: int, distractors: int = 1) -> list[Scene]:
+    """Background scenes with `distractors` objects each, shared by many clips.
+
+    One distractor by default: with the event object on screen a frame is then a two-object scene,
+    the kind the shapes models were trained on.
+    """
+    return [sample_short_scene(rng, held_out=None, n_objects=distractors) for _ in range(count)]
 
 
 def sample_video(
-    rng: random.Random, background: Scene, template: int, taken: set[tuple[str, str, int, int]]
+    rng: random.Random, background: Scene, template: int, taken: set[tuple[str, str]]
 ) -> VideoSpec:
-    """A clip on `background` whose large event object differs from every other clip's (`taken`)."""
+    """A clip on `background` whose event object has a colour×shape no other clip's has (`taken`,
+    updated), so every event query has one right clip; once all pairs are used they repeat."""
     occupied = {(o.row, o.col) for o in background.objects}
     distractors = {(o.colour, o.shape) for o in background.objects}
     free = [(r, c) for r in range(3) for c in range(3) if (r, c) not in occupied]
+    if len(taken) >= len(COLOURS) * len(SHAPES) - len(distractors):
+        taken.clear()
     while True:
         row, col = rng.choice(free)
-        event = random_object(rng, row, col, allow_held_out=True, size="large", jitter=0.04)
-        key = (event.colour, event.shape, row, col)
-        if (event.colour, event.shape) not in distractors and key not in taken:
+        event = random_object(rng, row, col, allow_held_out=True, size="medium", jitter=0.04)
+        key = (event.colour, event.shape)
+        if key not in distractors and key not in taken:
             taken.add(key)
             break
     fps = rng.choice((4, 5))

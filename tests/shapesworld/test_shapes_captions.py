@@ -32,7 +32,9 @@ from clipsearch.shapesworld.scene import Scene, ShapeObject, sample_long_family
         ("blue", "star", "small", "es", "una estrella azul pequeña"),
     ],
 )
-def test_noun_phrases_agree_in_gender_and_order(colour: str, shape: str, size: str, lang: str, expected: str) -> None:
+def test_noun_phrases_agree_in_gender_and_order(
+    colour: str, shape: str, size: str, lang: str, expected: str
+) -> None:
     assert noun_phrase(colour, shape, size, lang) == expected
 
 

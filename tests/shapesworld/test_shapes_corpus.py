@@ -93,7 +93,9 @@ def test_videos_decode_and_show_the_event_object_exactly_in_its_window(corpus: P
         cy = int((obj["row"] + 0.5) * size / 3)
         target = np.array(COLOURS[obj["colour"]], dtype=float)
         for t, image in frames:
-            pixel = np.asarray(image, dtype=float)[cy - 1 : cy + 2, cx - 1 : cx + 2].reshape(-1, 3).mean(axis=0)
+            pixel = (
+                np.asarray(image, dtype=float)[cy - 1 : cy + 2, cx - 1 : cx + 2].reshape(-1, 3).mean(axis=0)
+            )
             shown = np.abs(pixel - target).max() < 60
             assert shown == event.contains(t), (entry.path, t, pixel, target)
     with av.open(str(corpus / videos[0].path)) as container:
