@@ -66,7 +66,6 @@ def test_bf16_parity(tiny_base: Path) -> None:
 def test_auto_measures_once_then_uses_cached_decision(
     tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(select_module, "cpu_has_fast_bf16", lambda: False)  # a CPU where ONNX competes
     first = load_encoder("s", _space(tiny_base), cache_dir=tmp_path)
     decisions = list((tmp_path / "graphs" / first.info.fingerprint).glob("decision-*.json"))
     assert len(decisions) == 1
@@ -95,9 +94,13 @@ def test_auto_measures_once_then_uses_cached_decision(
 
 def test_candidates_follow_settings() -> None:
     space = SpaceSettings(model="x")
-    assert candidates_for(space, fast_bf16=True) == [Candidate("torch", "fp32"), Candidate("torch", "bf16")]
+    assert candidates_for(space, fast_bf16=True) == [
+        Candidate("torch", "fp32"),
+        Candidate("torch", "bf16"),
+        Candidate("onnx", "fp32"),
+        Candidate("onnx", "int8"),
+    ]
     assert Candidate("torch", "bf16") not in candidates_for(space, fast_bf16=False)
-    assert Candidate("onnx", "int8") in candidates_for(space, fast_bf16=False)
     fp32 = SpaceSettings(model="x", precision="fp32")
     assert {c.precision for c in candidates_for(fp32, fast_bf16=True)} == {"fp32"}
     assert candidates_for(SpaceSettings(model="x", precision="bf16"), True) == [Candidate("torch", "bf16")]
