@@ -152,3 +152,8 @@ def test_missing_dir_and_weights_are_one_line_errors(tmp_path: Path, tiny_base: 
 def test_fp16_on_cpu_is_a_config_error(tiny_base: Path) -> None:
     with pytest.raises(ConfigError, match="fp16"):
         load_encoder("default", SpaceSettings(model=f"local-dir:{tiny_base}", precision="fp16", device="cpu"))
+
+
+def test_language_code_needs_a_tokenizer_that_takes_one(tiny_multilingual: Path) -> None:
+    with pytest.raises(ConfigError, match="source-language"):
+        load_encoder("m", _space(tiny_multilingual, language="deu_Latn"))
