@@ -321,9 +321,7 @@ def main() -> int:
     parser.add_argument(
         "--requests", type=int, default=0, help="requests per measurement (default 400, quick 150)"
     )
-    parser.add_argument(
-        "--threads", type=int, default=2, help="torch/OpenMP threads (bench and server alike)"
-    )
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (bench and server alike)")
     args = parser.parse_args()
     sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     requests = args.requests or (150 if args.quick else 400)
@@ -334,7 +332,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    faiss.omp_set_num_threads(args.threads)
+    faiss.omp_set_num_threads(1)  # as the server does (server.faiss_threads): one thread per query
 
     from clipsearch.config import SpaceSettings
     from clipsearch.errors import ClipsearchError

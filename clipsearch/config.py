@@ -166,6 +166,9 @@ class ServerSettings(_Section):
     index_poll_seconds: float = Field(default=2.0, gt=0)
     grace_seconds: float = Field(default=5.0, ge=0)
     workers: int = Field(default=4, ge=1, le=256)
+    #: OpenMP threads per FAISS search (0 = FAISS's default). Queries arrive one by one and run
+    #: concurrently in `workers`; one thread each avoids OpenMP barriers that stall under load.
+    faiss_threads: int = Field(default=1, ge=0, le=256)
 
 
 class LimitSettings(_Section):

@@ -414,20 +414,23 @@ class SearchEngine:
         total = index.size
         if total == 0 or not media_types:
             return []
-        codes = np.array([MEDIA_CODES[m] for m in media_types], dtype=np.int8)
-        wanted_rows = np.isin(index.media, codes)
-        if allowed is not None:
-            wanted_rows &= np.isin(index.item_ids, allowed)
-        if exclude is not None:
-            wanted_rows &= index.item_ids != exclude
-        available = int(wanted_rows.sum())
+        wanted_rows = index.media_mask(media_types)  # cached and read-only: combine into new arrays
+        if allowed is None and exclude is None:
+            available = sum(index.media_counts[m] for m in media_types)
+            # A media type with fewer items than `depth` is complete once all of them are found;
+            # without this a rare type (one video among 100k images) would grow k to the whole index.
+            enough = {m: min(depth, index.media_counts[m]) for m in media_types}
+        else:
+            if allowed is not None:
+                wanted_rows = wanted_rows & np.isin(index.item_ids, allowed)
+            if exclude is not None:
+                wanted_rows = wanted_rows & (index.item_ids != exclude)
+            available = int(wanted_rows.sum())
+            enough = {
+                m: min(depth, int((wanted_rows & (index.media == MEDIA_CODES[m])).sum())) for m in media_types
+            }
         if available == 0:
             return []
-        # A media type with fewer wanted items than `depth` is complete once all of them are found;
-        # without this a rare type (one video among 100k images) would grow k to the whole index.
-        enough = {
-            m: min(depth, int((wanted_rows & (index.media == MEDIA_CODES[m])).sum())) for m in media_types
-        }
         # Start with enough rows to expect `depth` per type at this selectivity, then grow.
         k = min(total, max(depth * len(media_types), int(depth * len(media_types) * total / available)))
         query = vector.reshape(1, -1)

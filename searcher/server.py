@@ -295,6 +295,10 @@ class SearchServer:
         self.port = add_listening_port(
             server, f"{settings.server.host}:{settings.server.port}", settings.auth
         )
+        if settings.server.faiss_threads:
+            import faiss
+
+            faiss.omp_set_num_threads(settings.server.faiss_threads)
         # Load models and the active indices before answering SERVING.
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.servicer.executor, self.engine.warm_up)
