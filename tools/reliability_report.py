@@ -22,7 +22,23 @@ REPORT = ROOT / "docs" / "reliability.md"
 BEGIN = "<!-- BEGIN GENERATED: tools/reliability_report.py (do not edit by hand) -->"
 END = "<!-- END GENERATED -->"
 #: tables appear in this order; result files not named here follow alphabetically.
-ORDER = ("auth", "badmedia", "indexer_badmedia", "fuzz", "limits", "injection", "faults", "load")
+ORDER = (
+    "auth",
+    "client_security",
+    "badmedia",
+    "indexer_badmedia",
+    "fuzz",
+    "limits",
+    "injection",
+    "fault_kill_indexer",
+    "fault_kill_rebuild",
+    "fault_kill_server",
+    "fault_torn_tail",
+    "fault_full_disk",
+    "fault_sqlite_locked",
+    "fault_postgres_unreachable",
+    "load",
+)
 
 
 def _cell(value: Any) -> str:
