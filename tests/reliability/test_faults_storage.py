@@ -232,13 +232,9 @@ def test_full_disk_during_a_build_fails_cleanly_and_the_rerun_succeeds(
     _record(
         "fault_full_disk",
         "Fault injection: full disk during a build",
-        "index write fails with ENOSPC ("
-        + (
-            "real 512 KiB tmpfs filled up"
-            if index_disk["tmpfs"]
-            else "write patched: half written, then ENOSPC"
-        )
-        + ")",
+        # Which way the disk fills depends on whether the test may mount (the row must not).
+        "index write fails with ENOSPC (a filled 512 KiB tmpfs where mounting is permitted, "
+        "else the write patched to stop half-way with ENOSPC)",
         "build fails with a clear error; version marked failed, no partial directory, old version serves; "
         "rerun succeeds",
         "job failed: 'No space left on device'; version failed; only v1 on disk; v1 served; "
