@@ -129,6 +129,10 @@ def write_config(root: Path, corpus: Path, models: Path) -> Path:
             f"[spaces.{space}]",
             f'model = "local-dir:{(models / folder).resolve()}"',
             f'role = "{role}"',
+            # Pinned, not "auto": no start-up measurement, the same vectors in indexer and server.
+            'backend = "torch"',
+            'precision = "fp32"',
+            'device = "cpu"',
         ]
         if role == "multilingual":
             lines.append('languages = ["en", "de", "fr", "es"]')
@@ -226,6 +230,21 @@ class ServerProcess:
                 "shutdown",
                 f"the server exited {self.process.returncode}:\n"
                 f"{self.log_path.read_text(encoding='utf-8')[-3000:]}",
+            )
+
+
+def check_serving(client: SearchClient, server: ServerProcess) -> None:
+    """Every space of the collection must serve an item and a frame index (else the log says why)."""
+    (collection,) = [c for c in client.list_collections() if c.name == COLLECTION]
+    for space in collection.spaces:
+        units = sorted(v.unit for v in space.active_versions)
+        print(
+            f"    {space.name}: {space.role} space, dim {space.dim}, serving {', '.join(units) or 'nothing'}"
+        )
+        if units != ["frame", "item"]:
+            log = server.log_path.read_text(encoding="utf-8")[-3000:]
+            raise DemoFailed(
+                "serve", f"space '{space.name}' serves {units or 'no index'}; server log:\n{log}"
             )
 
 
@@ -414,8 +433,9 @@ def run(out: Path, models: Path, size: dict[str, int], fresh: bool) -> int:
     server = ServerProcess(config, root / "server.log")
     print(f"    serving on {server.target}")
     try:
-        _step(6, "showcase queries through the gRPC client")
         with SearchClient(server.target, timeout=60) as client:
+            check_serving(client, server)
+            _step(6, "showcase queries through the gRPC client")
             passed, total = showcase(client, manifest)
     except BaseException:
         server.kill()

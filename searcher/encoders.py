@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clipsearch.config import Settings, SpaceSettings
@@ -17,20 +18,23 @@ log = logging.getLogger(__name__)
 EncoderLoader = Callable[[str, SpaceSettings], "Encoder"]
 
 
-def default_loader(name: str, space: SpaceSettings) -> Encoder:
+def default_loader(name: str, space: SpaceSettings, cache_dir: Path | None = None) -> Encoder:
+    """The encoder exactly as the indexer loads it (same cache of backend/precision decisions), so
+    that `backend = "auto"` resolves the same way and the model fingerprints of the served indices match."""
     try:
         from clipsearch.indexer.encoders import load_encoder
     except ImportError as exc:
         from clipsearch.errors import Unavailable
 
         raise Unavailable(f"space '{name}': the encoder backend cannot be imported ({exc})") from None
-    return load_encoder(name, space)
+    return load_encoder(name, space, cache_dir=cache_dir)
 
 
 class EncoderPool:
     def __init__(self, settings: Settings, loader: EncoderLoader | None = None) -> None:
         self._settings = settings
-        self._loader = loader or default_loader
+        cache_dir = settings.data_dir / "model-cache"  # as clipsearch.indexer.runner.load_encoders
+        self._loader = loader or (lambda name, space: default_loader(name, space, cache_dir))
         self._encoders: dict[str, Encoder] = {}
         self._lock = threading.Lock()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -75,15 +76,36 @@ def test_demo_runs_every_step_with_untrained_models_and_marks_wrong_answers(tmp_
     assert "space long (long_text)" in output
 
 
+def _val_r1(model: str, key: str) -> float:
+    training = json.loads((SHAPES_MODELS_DIR / model / "training.json").read_text(encoding="utf-8"))
+    return float(training["metrics"][key])
+
+
 @pytest.mark.slow
-def test_demo_with_the_shapes_models_answers_every_showcase_query(tmp_path: Path) -> None:
-    if not (SHAPES_MODELS_DIR / "shapes-base" / "open_clip_config.json").is_file():
+def test_demo_with_the_shapes_models_serves_them_as_well_as_they_validated(tmp_path: Path) -> None:
+    """Through index + gRPC the trained models must reach about the recall@1 they reached in training.
+
+    The bar is the model's own validation figure (`training.json`) minus a margin for the demo's
+    different gallery (held-out colour×shape pairs, long scenes as distractors), so the test keeps
+    meaning the same thing while the shapes models are retrained.
+    """
+    if not (SHAPES_MODELS_DIR / "shapes-base" / "training.json").is_file():
         pytest.skip(f"the shapes-world models are not in {SHAPES_MODELS_DIR} (make models)")
     result = _demo("--out", str(tmp_path / "demo"))
     output = result.stdout
-    assert result.returncode == 0, output + result.stderr
-    for kind in KINDS:
-        assert f"✓ {kind}" in output
-    recall = _recall(output)
-    for kind, (right, total) in recall.items():
-        assert right / total >= 0.5, (kind, right, total)
+    assert "[7/7]" in output and "stopped cleanly" in output, output + result.stderr
+    recall = {kind: right / total for kind, (right, total) in _recall(output).items()}
+    floors = {
+        "text → image": _val_r1("shapes-base", "val_t2i_r1_en") - 0.2,
+        "German text → image": _val_r1("shapes-multilingual", "val_t2i_r1_de") - 0.2,
+        "long text → image": _val_r1("shapes-long", "val_long_t2i_r1") - 0.2,
+        "image → text": _val_r1("shapes-base", "val_t2i_r1_en") - 0.2,
+        "image → image (a resized JPEG copy)": 0.9,
+        "text → video (with the moment)": 0.25,  # chance is 1/6 for the right clip alone
+    }
+    for kind, floor in floors.items():
+        assert recall[kind] >= floor, (kind, recall[kind], floor)
+    # The exit status says whether every showcase query was right, and the marks agree with it.
+    right = sum(f"✓ {kind}" in output for kind in KINDS)
+    assert f"{right}/{len(KINDS)} showcase queries answered right" in output
+    assert result.returncode == (0 if right == len(KINDS) else 1)
