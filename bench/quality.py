@@ -50,7 +50,12 @@ def load(models_dir: Path, name: str, precision: str) -> Any:
     from clipsearch.indexer.encoders import load_encoder
 
     space = SpaceSettings.model_validate(
-        {"model": f"local-dir:{models_dir / name}", "precision": precision, "backend": "torch", "device": "cpu"}
+        {
+            "model": f"local-dir:{models_dir / name}",
+            "precision": precision,
+            "backend": "torch",
+            "device": "cpu",
+        }
     )
     return load_encoder(name, space)
 
