@@ -196,9 +196,7 @@ def _prepare_image(
         name: SpaceInputs(pixels=_stack([enc.preprocess_image(decoded.image)]))
         for name, enc in encoders.items()
     }
-    return Prepared(
-        item, "image", content.sha256, inputs=inputs, width=decoded.width, height=decoded.height
-    )
+    return Prepared(item, "image", content.sha256, inputs=inputs, width=decoded.width, height=decoded.height)
 
 
 def _prepare_video(

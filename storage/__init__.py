@@ -15,7 +15,7 @@ Public API (import the module you need; this package imports nothing on its own)
   - `catalog`: `create_collection`, `ensure_collection`, `get_collection`, `get_collection_by_id`,
     `list_collections`, `delete_collection`, `ensure_source`, `mark_source_scanned`, `list_sources`,
     `ensure_space`, `replace_space`, `get_space`, `get_space_by_id`, `list_spaces`.
-  - `assets`: `upsert_asset`, `get_asset`, `find_asset`, `get_assets`, `list_assets`, `count_assets`,
+  - `assets`: `upsert_asset`, `write_assets` (batched insert-or-update by uri), `get_asset`, `find_asset`, `get_assets`, `list_assets`, `count_assets`,
     `set_asset_status`, `mark_assets_deleted`, `replace_frames`, `list_frames`, `get_frames`.
   - `vector_refs`: `add_vector_refs`, `remove_vector_refs`, `vector_rows`, `live_row_ids`,
     `resolve_rows`, `refs_for_assets`.
