@@ -254,3 +254,50 @@ def test_build_activates_past_the_recall_gate_and_gates_a_weak_index(
     assert still is not None and still.version == 1
     assert failed.status == "failed" and "recall gate" in (failed.error or "")
     assert failed.metrics["recall_at_10"] == pytest.approx(gated.recall_at_10, abs=1e-4)
+
+
+class _DiskFullAfter:
+    """A real vector store whose disk 'fills up' after `appends` successful appends."""
+
+    def __init__(self, store: VectorStore, appends: int) -> None:
+        self.store, self.left = store, appends
+
+    def append(self, vectors: np.ndarray) -> np.ndarray:
+        if self.left == 0:
+            raise OSError(28, "No space left on device")
+        self.left -= 1
+        return self.store.append(vectors)
+
+    def delete(self, row_ids: list[int]) -> None:
+        self.store.delete(row_ids)
+
+
+def test_a_writer_failure_stops_the_run_after_the_committed_batches_and_a_rerun_finishes(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    from clipsearch.indexer.pipeline import IndexPipeline
+
+    corpus = tmp_path / "corpus"
+    for i in range(12):
+        write_image(corpus / f"img{i:02d}.png", COLOURS[i % 6], size=(40 + i, 30), fmt="PNG")
+    settings = make_settings([{"path": str(corpus)}], batch_size=4)
+    db = _db(settings)
+    encoders = load_encoders(settings, ["default"])
+    store = VectorStore.create(vector_store_dir(settings.data_dir, "default"), 32, "float16")
+    writer = _DiskFullAfter(store, appends=1)
+    pipeline = IndexPipeline(
+        db, "c", settings.collection("c"), settings.indexer, encoders, {"default": writer}
+    )
+    with pytest.raises(OSError, match="No space left"):
+        pipeline.run(RunOptions())
+    store.close()
+    state = _state(db)
+    assert sorted(s for s, _, _ in state.values()) == ["indexed"] * 4  # only the first batch, whole
+    with db.session() as session:
+        cid = catalog.get_collection(session, "c").id
+        job = jobs.list_jobs(session, collection_id=cid, kind="index", limit=1)[0]
+    assert job.state == "failed" and "No space left" in (job.error or "")
+    again = index_collection(settings, db, "c", encoders=encoders)
+    assert (again.indexed, again.unchanged) == (8, 4)
+    items, _, per_asset = _refs(db)
+    assert items == 12 and set(per_asset.values()) == {1}
