@@ -275,6 +275,9 @@ def query_sets(manifest: CorpusManifest) -> dict[str, list[Query]]:
     test_images = manifest.select(type="image", split="test", kind="short")
     long_images = [e for e in manifest.select(type="image", kind="long") if e.long_caption]
     videos = [e for e in manifest.select(type="video") if e.event is not None and e.captions.get("en")]
+    # Showcase first a clip whose event object is no other clip's background distractor: for those
+    # the caption names exactly one clip (the recall line below still counts every clip).
+    videos.sort(key=lambda e: _ambiguous(e, videos))
     caption_docs = [
         e for e in manifest.select(type="text", kind="caption") if e.metadata.get("language") == "en"
     ]
@@ -340,6 +343,17 @@ def query_sets(manifest: CorpusManifest) -> dict[str, list[Query]]:
         if not queries:
             raise DemoFailed("showcase", f"the corpus has nothing to ask for '{kind}'")
     return sets
+
+
+def _ambiguous(entry: ManifestEntry, videos: list[ManifestEntry]) -> bool:
+    event = entry.metadata.get("event_object") or {}
+    key = (event.get("colour"), event.get("shape"))
+    return any(
+        (d.get("colour"), d.get("shape")) == key
+        for other in videos
+        if other is not entry
+        for d in other.metadata.get("distractors") or []
+    )
 
 
 def _jpeg_copy(path: Path) -> bytes:
