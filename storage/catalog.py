@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from clipsearch.storage.models import Collection, Source, Space, utcnow
-from clipsearch.storage.records import CollectionRecord, SourceRecord, SpaceRecord
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clipsearch.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
+from clipsearch.storage.models import Collection, Source, Space, utcnow
+from clipsearch.storage.records import CollectionRecord, SourceRecord, SpaceRecord
 
 
 def collection_record(row: Collection) -> CollectionRecord:

@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from clipsearch.storage.models import Base
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clipsearch.errors import InvalidRequest, Unavailable
+from clipsearch.storage.models import Base
 
 log = logging.getLogger(__name__)
 

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from clipsearch.storage.records import AssetRecord
 from sqlalchemy import ColumnElement, and_, case, false, func, literal, not_, or_, true
 
 from clipsearch.errors import InvalidRequest
+from clipsearch.storage.records import AssetRecord
 
 Scalar = str | int | float | bool
 ColumnKind = Literal["str", "int", "float", "datetime"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from clipsearch.storage.models import JOB_STATES, Job, utcnow
-from clipsearch.storage.records import JobRecord, JobState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clipsearch.errors import Conflict, InvalidRequest, NotFound
+from clipsearch.storage.models import JOB_STATES, Job, utcnow
+from clipsearch.storage.records import JobRecord, JobState
 
 
 def job_record(row: Job) -> JobRecord:

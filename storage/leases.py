@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from clipsearch.storage.models import Lease, utcnow
-from clipsearch.storage.records import LeaseRecord
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from clipsearch.errors import InvalidRequest
+from clipsearch.storage.models import Lease, utcnow
+from clipsearch.storage.records import LeaseRecord
 
 
 def _record(row: Lease) -> LeaseRecord:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from clipsearch.storage.models import Schedule
-from clipsearch.storage.records import ScheduleRecord
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clipsearch.errors import InvalidRequest, NotFound
+from clipsearch.storage.models import Schedule
+from clipsearch.storage.records import ScheduleRecord
 
 
 def _record(row: Schedule) -> ScheduleRecord:

@@ -11,12 +11,12 @@ from collections.abc import Iterable, Sequence
 from typing import cast
 
 import numpy as np
-from clipsearch.storage.models import UNITS, Asset, Frame, VectorRef
-from clipsearch.storage.records import NewVectorRef, Unit, VectorRefRecord
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from clipsearch.errors import InvalidRequest, NotFound
+from clipsearch.storage.models import UNITS, Asset, Frame, VectorRef
+from clipsearch.storage.records import NewVectorRef, Unit, VectorRefRecord
 
 _IN_BATCH = 500
 

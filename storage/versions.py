@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from clipsearch.storage.models import UNITS, IndexVersion, utcnow
-from clipsearch.storage.records import IndexVersionRecord, Unit, VersionStatus
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clipsearch.errors import Conflict, InvalidRequest, NotFound
+from clipsearch.storage.models import UNITS, IndexVersion, utcnow
+from clipsearch.storage.records import IndexVersionRecord, Unit, VersionStatus
 
 
 def version_record(row: IndexVersion) -> IndexVersionRecord:

@@ -28,7 +28,9 @@ def generate(out: Path) -> list[Path]:
     protos = sorted(SOURCES.glob("*.proto"))
     out.mkdir(parents=True, exist_ok=True)
     if not protos:
-        (out / "__init__.py").write_text('"""Generated gRPC stubs for clipsearch.v1 (see tools/gen_proto.py)."""\n')
+        (out / "__init__.py").write_text(
+            '"""Generated gRPC stubs for clipsearch.v1 (see tools/gen_proto.py)."""\n'
+        )
         return []
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,7 +49,9 @@ def generate(out: Path) -> list[Path]:
         for path in sorted(produced.iterdir()):
             text = IMPORT.sub("from clipsearch.proto.v1 import", path.read_text())
             (out / path.name).write_text(text)
-    (out / "__init__.py").write_text('"""Generated gRPC stubs for clipsearch.v1 (see tools/gen_proto.py)."""\n')
+    (out / "__init__.py").write_text(
+        '"""Generated gRPC stubs for clipsearch.v1 (see tools/gen_proto.py)."""\n'
+    )
     return sorted(out.iterdir())
 
 
@@ -71,7 +75,10 @@ def main() -> int:
             n for n in names & committed if not filecmp.cmp(fresh / n, TARGET / n, shallow=False)
         )
         if stale:
-            print(f"generated stubs are stale ({', '.join(stale)}); run `make proto` and commit", file=sys.stderr)
+            print(
+                f"generated stubs are stale ({', '.join(stale)}); run `make proto` and commit",
+                file=sys.stderr,
+            )
             return 1
     print("generated stubs are up to date")
     return 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from alembic import context
-from clipsearch.storage.models import Base, UtcDateTime
 from sqlalchemy import create_engine
+
+from clipsearch.storage.models import Base, UtcDateTime
 
 config = context.config
 target_metadata = Base.metadata

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from clipsearch.storage.db import Database
 from helpers.databases import ENGINES, database_url
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+
 from clipsearch.storage import assets, catalog, vector_refs
 from clipsearch.storage.db import Database
 from clipsearch.storage.records import NewVectorRef

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from clipsearch.storage import migrate
 from typer.testing import CliRunner
 
 from clipsearch.cli import app
+from clipsearch.storage import migrate
 
 runner = CliRunner()
 

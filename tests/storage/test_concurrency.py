@@ -5,10 +5,9 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+from clipsearch.errors import Conflict, Unavailable
 from clipsearch.storage import catalog, leases, versions
 from clipsearch.storage.db import Database
-
-from clipsearch.errors import Conflict, Unavailable
 
 
 def _race(n: int, work: object) -> list[object]:

@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from clipsearch.storage import assets, catalog
-from clipsearch.storage.db import Database
-from clipsearch.storage.filters import And, Eq, Field, Filter, Not, Or, Prefix, Range, matches, parse_filter
-from clipsearch.storage.models import Asset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, inspect
 
 from clipsearch.errors import InvalidRequest
+from clipsearch.storage import assets, catalog
+from clipsearch.storage.db import Database
+from clipsearch.storage.filters import And, Eq, Field, Filter, Not, Or, Prefix, Range, matches, parse_filter
+from clipsearch.storage.models import Asset
 
 INJECTION = "'; DROP TABLE assets; --"
 

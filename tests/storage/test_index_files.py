@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from clipsearch.errors import AlreadyExists, Conflict, DataCorrupt, InvalidRequest, NotFound
 from clipsearch.storage.index_files import (
     INDEX_FILE,
     MANIFEST_FILE,
@@ -16,8 +18,6 @@ from clipsearch.storage.index_files import (
     version_dir,
     write_version_dir,
 )
-
-from clipsearch.errors import AlreadyExists, Conflict, DataCorrupt, InvalidRequest, NotFound
 
 PAYLOAD = bytes(range(256)) * 100
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
 from clipsearch.storage import catalog, migrate
 from clipsearch.storage.db import Database
 from clipsearch.storage.models import Base
-from sqlalchemy import inspect
 
 
 @pytest.fixture

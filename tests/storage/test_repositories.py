@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from clipsearch.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
 from clipsearch.storage import assets, catalog, jobs, leases, schedules, vector_refs, versions
 from clipsearch.storage.db import Database
 from clipsearch.storage.records import NewVectorRef
-
-from clipsearch.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
 
 
 def test_collections_sources_and_spaces(db: Database) -> None:
@@ -136,8 +136,9 @@ def test_one_active_version_activation_and_rollback(db: Database) -> None:
             versions.delete_version(s, made[1].id)
         assert [v.version for v in versions.versions_to_prune(s, c.id, space.id, "item", keep=1)] == [1]
     # The partial unique index itself refuses a second active row, whatever the code path.
-    from clipsearch.storage.models import IndexVersion
     from sqlalchemy import update
+
+    from clipsearch.storage.models import IndexVersion
 
     with pytest.raises(Exception), db.session() as s:  # noqa: B017 - IntegrityError
         s.execute(update(IndexVersion).where(IndexVersion.id == made[0].id).values(status="active"))

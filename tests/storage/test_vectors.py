@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clipsearch.storage.db import Database
-from clipsearch.storage.models import Asset, VectorRef
-from clipsearch.storage.vectors import VectorStore
 from sqlalchemy import select
 
 from clipsearch.errors import Conflict, InvalidRequest, NotFound
+from clipsearch.storage.db import Database
+from clipsearch.storage.models import Asset, VectorRef
+from clipsearch.storage.vectors import VectorStore
 
 from .crash_writer import DIM, vector_for
 
