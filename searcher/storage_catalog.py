@@ -69,7 +69,8 @@ class StorageCatalog:
     def active_versions(self, collection: str) -> list[IndexVersionRef]:
         from clipsearch.storage import catalog, versions
 
-        with self._db.session() as session:
+        # Searches only read: a WAL snapshot never waits for an indexer's write lock.
+        with self._db.read_session() as session:
             try:
                 record = catalog.get_collection(session, collection)
             except NotFound:
@@ -88,7 +89,7 @@ class StorageCatalog:
 
         from clipsearch.storage import assets, catalog, vector_refs, versions
 
-        with self._db.session() as session:
+        with self._db.read_session() as session:
             collection = catalog.get_collection(session, ref.collection)
             space = catalog.get_space(session, ref.space)
             version = versions.find_version(session, collection.id, space.id, ref.unit, int(ref.version))
@@ -127,14 +128,14 @@ class StorageCatalog:
     def items(self, collection: str, item_ids: Sequence[int]) -> dict[int, ItemRecord]:
         from clipsearch.storage import assets
 
-        with self._db.session() as session:
+        with self._db.read_session() as session:
             found = assets.get_assets(session, item_ids)
         return {i: _item(collection, a) for i, a in found.items()}
 
     def find_item(self, collection: str, key: str) -> ItemRecord:
         from clipsearch.storage import assets, catalog
 
-        with self._db.session() as session:
+        with self._db.read_session() as session:
             record = catalog.get_collection(session, collection)
             asset: AssetRecord | None = None
             if key.isdigit():
@@ -159,7 +160,7 @@ class StorageCatalog:
         index = snapshot.get(collection, space, "item")
         if index is None:
             return None
-        with self._db.session() as session:
+        with self._db.read_session() as session:
             space_id = catalog.get_space(session, space).id
             refs = vector_refs.refs_for_assets(session, space_id, [item_id], unit="item").get(item_id, [])
         if not refs:
@@ -177,7 +178,7 @@ class StorageCatalog:
         index = snapshot.get(collection, space, "frame")
         if index is None or not item_ids:
             return {}
-        with self._db.session() as session:
+        with self._db.read_session() as session:
             space_id = catalog.get_space(session, space).id
             refs = vector_refs.refs_for_assets(session, space_id, item_ids, unit="frame")
             frame_ids = [r.frame_id for rs in refs.values() for r in rs if r.frame_id is not None]
@@ -204,7 +205,7 @@ class StorageCatalog:
 
         where = parse_filter(filter_json)
         ids: list[int] = []
-        with self._db.session() as session:
+        with self._db.read_session() as session:
             record = catalog.get_collection(session, collection)
             after = 0
             while True:
