@@ -23,8 +23,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from indexer_config import write_config
-from indexer_media import COLOURS, write_image, write_video
 
 from clipsearch.config import Settings
 from clipsearch.indexer.layout import vector_store_dir
@@ -32,6 +30,9 @@ from clipsearch.indexer.runner import index_collection
 from clipsearch.storage import assets, catalog, vector_refs
 from clipsearch.storage.db import Database
 from clipsearch.storage.vectors import VectorStore
+
+from .indexer_config import write_config
+from .indexer_media import COLOURS, write_image, write_video
 
 REPO = Path(__file__).resolve().parents[2]
 

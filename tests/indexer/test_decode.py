@@ -7,7 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from indexer_media import (
+from PIL import Image
+
+from clipsearch.errors import InvalidRequest
+from clipsearch.indexer.decode.images import decode_image, decode_image_sized
+from clipsearch.indexer.decode.text import chunk_text, decode_text, read_text, split_sentences
+from clipsearch.indexer.decode.video import SamplingPolicy, decode_video, detect_shot_changes
+from clipsearch.indexer.failures import DecodeFailed
+
+from .indexer_media import (
     COLOURS,
     close,
     dominant,
@@ -16,13 +24,6 @@ from indexer_media import (
     write_image,
     write_video,
 )
-from PIL import Image
-
-from clipsearch.errors import InvalidRequest
-from clipsearch.indexer.decode.images import decode_image, decode_image_sized
-from clipsearch.indexer.decode.text import chunk_text, decode_text, read_text, split_sentences
-from clipsearch.indexer.decode.video import SamplingPolicy, decode_video, detect_shot_changes
-from clipsearch.indexer.failures import DecodeFailed
 
 LIMIT = 10_000_000
 

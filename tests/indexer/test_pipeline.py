@@ -11,7 +11,6 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
-from indexer_media import COLOURS, write_audio_only, write_image, write_video
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -25,6 +24,8 @@ from clipsearch.storage import assets, catalog, jobs, vector_refs, versions
 from clipsearch.storage.db import Database
 from clipsearch.storage.index_files import load_version_dir
 from clipsearch.storage.vectors import VectorStore
+
+from .indexer_media import COLOURS, write_audio_only, write_image, write_video
 
 
 def _db(settings: Settings) -> Database:
@@ -149,7 +150,7 @@ def test_mixed_corpus_indexes_every_good_file_and_records_every_bad_one(
 
     # The errors command lists every failure with its reason.
     config = tmp_path / "clipsearch.toml"
-    from indexer_config import write_config
+    from .indexer_config import write_config
 
     write_config(config, settings)
     result = CliRunner().invoke(app, ["--config", str(config), "index", "errors", "c", "--json"])

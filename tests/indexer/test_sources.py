@@ -7,11 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from indexer_media import write_image, write_video
 
 from clipsearch.errors import InvalidRequest, NotFound
 from clipsearch.indexer.sniff import sniff_bytes, sniff_file
 from clipsearch.indexer.sources import Source, iter_directory, iter_manifest, iter_sources
+
+from .indexer_media import write_image, write_video
 
 
 def _rel(items: list) -> list[str]:
