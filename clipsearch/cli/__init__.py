@@ -28,6 +28,10 @@ class ErrorMappingGroup(TyperGroup):
         except ClipsearchError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # disk full, permissions, a vanished file: an operator's problem, not a bug
+            log.debug("OS error", exc_info=True)
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(74) from None  # EX_IOERR
 
 
 app = typer.Typer(

@@ -73,3 +73,15 @@ def test_help_is_fast_and_imports_no_torch() -> None:
         [sys.executable, "-m", "clipsearch.cli", "--help"], capture_output=True, check=True, env=env
     )
     assert time.perf_counter() - start < 3.0  # generous for a loaded CI box; ~0.4 s measured
+
+
+def test_os_errors_are_one_line_with_ex_ioerr(tmp_path: Path) -> None:
+    # A config naming a data dir under a regular file: creating the database folder fails with an OSError.
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    config = tmp_path / "c.toml"
+    config.write_text(f'data_dir = "{blocker / "data"}"\n')
+    result = runner.invoke(app, ["--config", str(config), "db", "upgrade"])
+    assert result.exit_code == 74, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
