@@ -309,14 +309,17 @@ def query_sets(manifest: CorpusManifest) -> dict[str, list[Query]]:
             for e in long_images
             if e.long_caption and e.long_caption.get("en")
         ],
+        # The moment is described the way the models were trained: the whole frame while the event
+        # is on screen (a single-object phrase is a weaker query for these small models).
         "text → video (with the moment)": [
             Query(
-                f"“{e.captions['en']}”",
+                f"“{e.event.captions['en']}”",
                 _uri(manifest, e),
-                {"text": e.captions["en"], "media_types": ["video"]},
-                (e.event.start_sec, e.event.end_sec) if e.event else None,
+                {"text": e.event.captions["en"], "media_types": ["video"]},
+                (e.event.start_sec, e.event.end_sec),
             )
             for e in videos
+            if e.event is not None and e.event.captions.get("en")
         ],
         "image → image (a resized JPEG copy)": [
             Query(

@@ -23,7 +23,13 @@ from typing import Any
 
 from clipsearch.errors import DataCorrupt, InvalidRequest, NotFound
 from clipsearch.shapesworld.captions import captions_all_languages, object_phrase
-from clipsearch.shapesworld.scene import Scene, render_scene, sample_long_family, sample_split_scene
+from clipsearch.shapesworld.scene import (
+    Scene,
+    reading_order,
+    render_scene,
+    sample_long_family,
+    sample_split_scene,
+)
 from clipsearch.shapesworld.texts import caption_document, distractor_paragraph
 from clipsearch.shapesworld.video import VideoSpec, sample_background_templates, sample_video, write_video
 from clipsearch.shapesworld.vocab import LANGUAGES
@@ -37,12 +43,18 @@ VIDEOS_PER_TEMPLATE = 6
 
 @dataclass(frozen=True, slots=True)
 class EventWindow:
-    """When a clip's event object is on screen: `[start_sec, end_sec)`."""
+    """When a clip's event object is on screen: `[start_sec, end_sec)`.
+
+    `captions` (language -> caption) describe the whole frame while the event is on screen, in the
+    models' training style: the natural query for "find the moment" (the object phrase alone in the
+    entry's `captions` names less of what is visible).
+    """
 
     start_sec: float
     end_sec: float
     duration_sec: float
     fps: int
+    captions: dict[str, str] = field(default_factory=dict)
 
     def contains(self, t_sec: float) -> bool:
         return self.start_sec <= t_sec < self.end_sec
@@ -258,5 +270,8 @@ def _video_entry(asset_id: str, rel: str, spec: VideoSpec) -> ManifestEntry:
         "format": Path(rel).suffix.lstrip("."),
         "n_frames": spec.n_frames,
     }  # fmt: skip
-    event = EventWindow(spec.start_sec, spec.end_sec, spec.duration_sec, spec.fps)
+    moment = Scene(reading_order((*spec.background.objects, spec.event)), spec.background.background)
+    event = EventWindow(
+        spec.start_sec, spec.end_sec, spec.duration_sec, spec.fps, captions_all_languages(moment)
+    )
     return ManifestEntry(asset_id, "video", rel, "test", captions, None, event, meta)

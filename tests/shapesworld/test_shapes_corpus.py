@@ -119,3 +119,13 @@ def test_cli_demo_generate_writes_a_corpus(tmp_path: Path) -> None:
     manifest = load_manifest(out)
     assert len(manifest) == 4 + 1 + 2 + 4
     assert '"assets": 11' in result.output
+
+
+def test_video_event_carries_the_moment_caption_in_every_language(tmp_path: Path) -> None:
+    generate_corpus(tmp_path, images=0, videos=2, texts=0, long_scenes=0, seed=3)
+    for entry in load_manifest(tmp_path).select(type="video"):
+        assert entry.event is not None
+        assert set(entry.event.captions) == {"en", "de", "fr", "es"}
+        # the moment caption names the event object and more of the frame than the phrase alone
+        assert entry.captions["en"].removeprefix("a ") in entry.event.captions["en"]
+        assert len(entry.event.captions["en"]) > len(entry.captions["en"])
