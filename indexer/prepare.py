@@ -12,6 +12,7 @@ scale when the largest model input is much smaller than the picture (`decode_ima
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 from collections.abc import Mapping
@@ -115,7 +116,7 @@ def prepare(
         else:
             content = _read(item.path, limits.max_file_bytes)
             content_hash = content.sha256
-        media_type = _media_type(item, content.sniffed)
+        media_type = _media_type(item, content.sniffed, content.data)
         if indexed_hash is not None and content_hash == indexed_hash:
             return Prepared(item, media_type, content_hash, unchanged=True)
         if media_type == "image":
@@ -162,14 +163,14 @@ def _read(path: Path, max_bytes: int) -> _Content:
         raise DecodeFailed("unreadable", f"{path}: {exc.strerror}") from None
 
 
-def _media_type(item: SourceItem, sniffed: Sniffed) -> MediaType:
+def _media_type(item: SourceItem, sniffed: Sniffed, data: bytes | None) -> MediaType:
     if item.path is None:
         return "text"
     if sniffed.kind == "empty":
         raise DecodeFailed("empty", f"{item.path}: zero bytes")
     declared = item.declared_kind
-    if declared == "video" and sniffed.format == "gif":
-        return "video"  # an animated GIF the manifest wants sampled as a video
+    if sniffed.format == "gif" and declared != "image" and (declared == "video" or _is_animated(data)):
+        return "video"  # an animated GIF is a clip: sampled into frames (a manifest may say "image")
     if declared == "text" and sniffed.kind != "text":
         raise DecodeFailed("unsupported", f"{item.path}: declared text but the content is {sniffed.kind}")
     if sniffed.kind == "unknown":
@@ -179,6 +180,18 @@ def _media_type(item: SourceItem, sniffed: Sniffed) -> MediaType:
     if sniffed.format == "heif":
         raise DecodeFailed("unsupported", f"{item.path}: HEIF/AVIF images are not supported")
     return sniffed.kind  # type: ignore[return-value]
+
+
+def _is_animated(data: bytes | None) -> bool:
+    if data is None:
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return bool(getattr(image, "is_animated", False))
+    except Exception:  # a damaged GIF is left to the image decoder, which names the failure
+        return False
 
 
 def _model_side(encoders: Mapping[str, Encoder]) -> int:

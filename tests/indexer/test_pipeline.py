@@ -25,7 +25,7 @@ from clipsearch.storage.db import Database
 from clipsearch.storage.index_files import load_version_dir
 from clipsearch.storage.vectors import VectorStore
 
-from .indexer_media import COLOURS, write_audio_only, write_image, write_video
+from .indexer_media import COLOURS, write_animated_gif, write_audio_only, write_image, write_video
 
 
 def _db(settings: Settings) -> Database:
@@ -46,6 +46,8 @@ def _mixed_corpus(root: Path) -> tuple[dict[str, str], dict[str, str]]:
     write_video(root / "videos/clip.webm", COLOURS[3:], codec="libvpx-vp9")
     write_video(root / "videos/no_extension", COLOURS[:2], container_format="mp4")  # mislabelled video
     good.update({"videos/clip.mp4": "video", "videos/clip.webm": "video", "videos/no_extension": "video"})
+    write_animated_gif(root / "videos/anim.gif", COLOURS[:3])  # animated: a clip, not a still image
+    good["videos/anim.gif"] = "video"
     (root / "texts").mkdir()
     (root / "texts/story.txt").write_text(
         "A red circle rolls. " * 60 + "Then a blue square.", encoding="utf-8"
@@ -128,7 +130,7 @@ def test_mixed_corpus_indexes_every_good_file_and_records_every_bad_one(
     assert summary.indexed == len(good) and sum(summary.failed.values()) == len(bad)
     items, frames, per_asset = _refs(db)
     assert items == len(good) and set(per_asset.values()) == {1}
-    assert frames == 3 + 3 + 2  # fps:1 over 3 s, 3 s and 2 s videos
+    assert frames == 3 + 3 + 2 + 1  # fps:1 over 3 s, 3 s and 2 s videos and a 0.6 s animated GIF
     with db.session() as session:
         job = jobs.get_job(session, summary.job_id or 0)
     assert job.state == "succeeded" and job.details["indexed"] == len(good)
