@@ -8,7 +8,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from searcher.conftest import ServerThread
 
 from clipsearch.config import Settings
 from clipsearch.lifecycle.database import open_database
@@ -18,6 +17,7 @@ from clipsearch.proto.v1 import admin_pb2 as pb
 from clipsearch.proto.v1 import admin_pb2_grpc as pb_grpc
 from clipsearch.searcher.admin import ADMIN_METHOD_PREFIX
 from clipsearch.storage.db import Database
+from helpers.servers import ServerThread
 
 from .conftest import lifecycle_settings, write_images
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from searcher.conftest import ServerThread
 
 from clipsearch.client import SearchClient
 from clipsearch.config import Settings
@@ -18,6 +17,7 @@ from clipsearch.lifecycle.rebuild import Rebuilder, RebuildOptions
 from clipsearch.lifecycle.steps import rebuild_work
 from clipsearch.lifecycle.versions import list_version_views, rollback
 from clipsearch.storage import jobs
+from helpers.servers import ServerThread
 
 from .conftest import lifecycle_settings, write_images
 

@@ -3,10 +3,7 @@ random-weight open_clip model (so text and image queries really decode and encod
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +12,9 @@ import pytest
 
 from clipsearch.config import CollectionSettings, LimitSettings, ServerSettings, Settings, SpaceSettings
 from clipsearch.searcher.app import build_engine
-from clipsearch.searcher.server import SearchServer
 from clipsearch.searcher.synthetic import SyntheticCorpus, write_corpus
 from clipsearch.storage.db import Database
+from helpers.servers import ServerThread
 
 COLLECTION = "synthetic"
 DIM = 32
@@ -35,32 +32,6 @@ def reliability_settings(root: Path, model_dir: Path, **server: Any) -> Settings
         ),
         limits=LimitSettings(max_request_bytes=MAX_REQUEST_BYTES, max_image_pixels=1_000_000),
     )
-
-
-class ServerThread:
-    """A SearchServer on its own event loop in a background thread (tests use blocking clients)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.server = SearchServer(settings, build_engine(settings))
-        self.port = self._run(self.server.start(), 120)
-
-    def _run(self, coro: Any, timeout: float) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result(timeout)
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self._run(self.server.stop(0.5), 30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,10 @@ from clipsearch.client import AsyncSearchClient, SearchClient
 from clipsearch.config import AuthSettings
 from clipsearch.searcher.synthetic import write_corpus
 from clipsearch.storage.db import Database
+from helpers.servers import ServerThread
 
 from .certs import Pki, make_pki
-from .conftest import COLLECTION, DIM, ServerThread, reliability_settings
+from .conftest import COLLECTION, DIM, reliability_settings
 from .live import write_config
 from .results import check_rows
 

@@ -29,8 +29,8 @@ from clipsearch.errors import Conflict
 from clipsearch.lifecycle.leases import rebuild_lease_name
 from clipsearch.lifecycle.rebuild import Rebuilder
 from clipsearch.storage import assets, catalog, jobs, leases, vector_refs, versions
+from helpers.servers import ServerThread
 
-from .conftest import ServerThread
 from .live import (
     CHANNEL_OPTIONS,
     COLLECTION,

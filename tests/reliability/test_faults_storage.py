@@ -28,8 +28,8 @@ from clipsearch.lifecycle.steps import rebuild_work
 from clipsearch.proto.v1 import admin_pb2, admin_pb2_grpc
 from clipsearch.storage import assets, catalog, jobs, vector_refs, versions
 from clipsearch.storage.vectors import VectorStore
+from helpers.servers import ServerThread
 
-from .conftest import ServerThread
 from .live import COLLECTION, LiveCollection, make_live_collection, probe, write_config, write_images
 from .results import check_rows
 

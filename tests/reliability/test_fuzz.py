@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 
 from clipsearch.proto.v1 import search_pb2 as pb
 from clipsearch.proto.v1 import search_pb2_grpc as pb_grpc
+from helpers.servers import ServerThread
 
 from .badmedia import image_bytes, png_claiming
-from .conftest import COLLECTION, DIM, MAX_REQUEST_BYTES, ServerThread
+from .conftest import COLLECTION, DIM, MAX_REQUEST_BYTES
 from .results import check_rows
 
 OK = grpc.StatusCode.OK

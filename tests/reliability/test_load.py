@@ -16,8 +16,9 @@ from clipsearch.proto.v1 import search_pb2 as pb
 from clipsearch.proto.v1 import search_pb2_grpc as pb_grpc
 from clipsearch.searcher.synthetic import SyntheticCorpus, activate_index, write_corpus
 from clipsearch.storage.db import Database
+from helpers.servers import ServerThread
 
-from .conftest import COLLECTION, DIM, ServerThread, reliability_settings
+from .conftest import COLLECTION, DIM, reliability_settings
 from .loadgen import LoadReport, run_load
 from .results import check_rows, record_figures
 

@@ -16,7 +16,8 @@ from clipsearch.client import AsyncSearchClient, SearchClient
 from clipsearch.errors import ResourceExhausted
 from clipsearch.searcher.synthetic import activate_index, write_corpus
 from clipsearch.storage.db import Database
-from searcher.conftest import ServerThread, make_settings
+from helpers.servers import ServerThread
+from searcher.conftest import make_settings
 
 
 def test_hot_swap_under_continuous_load_fails_no_query(tmp_path: Path) -> None:

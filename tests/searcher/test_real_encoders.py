@@ -22,8 +22,8 @@ from PIL import Image
 
 from clipsearch.client import AsyncSearchClient, SearchClient, SearchResult
 from clipsearch.config import Settings
+from helpers.servers import ServerThread
 from helpers.tiny_models import write_tiny_model
-from searcher.conftest import ServerThread
 from searcher.real_corpus import TEXTS, VIDEOS, RealCorpus, build_real_corpus, corpus_settings, shot_frame
 
 pytestmark = pytest.mark.xdist_group("real_encoders")

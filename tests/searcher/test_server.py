@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from clipsearch.client import SearchClient
 from clipsearch.errors import InvalidRequest, NotFound
 from clipsearch.searcher.synthetic import SyntheticCorpus
-from searcher.conftest import ServerThread
+from helpers.servers import ServerThread
 
 
 def _vector(corpus: SyntheticCorpus, cluster: int) -> list[float]:
