@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from clipsearch.searcher.types import Candidate, FrameScore, MediaType, SearchQuery, VideoMoment
+from clipsearch.searcher.types import Candidate, MediaType, SearchQuery
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,65 +45,6 @@ class Stage(Protocol):
 def resort(candidates: list[Candidate]) -> list[Candidate]:
     """Order by score within each media type, keeping the media types' first-seen order."""
     return sorted(candidates, key=lambda c: -c.score)
-
-
-class FrameDetailsStage:
-    """Per-frame details for video candidates from their stored frame vectors.
-
-    Finds the best frame (`t_sec`), the segment of neighbouring frames within `delta` of the best and the
-    top frames. With frame scoring enabled it also fuses `S = α·S_initial + (1−α)·S_frame` (CLIPRerank).
-    """
-
-    name = "frames"
-
-    def __call__(self, ctx: StageContext, candidates: list[Candidate]) -> list[Candidate]:
-        import numpy as np
-
-        videos = [c.item_id for c in candidates if c.media_type == "video"]
-        if not videos:
-            return candidates
-        defaults = ctx.settings.search
-        options = ctx.query.frame_scoring
-        enabled = defaults.frame_scoring if options.enabled is None else options.enabled
-        alpha = defaults.frame_alpha if options.alpha is None else options.alpha
-        delta = defaults.frame_delta if options.delta is None else options.delta
-        top_n = defaults.top_frames if options.top_frames is None else options.top_frames
-        frames = ctx.catalog.frame_vectors(ctx.snapshot, ctx.collection, ctx.space, videos)
-        out: list[Candidate] = []
-        for candidate in candidates:
-            stored = frames.get(candidate.item_id) if candidate.media_type == "video" else None
-            if stored is None or len(stored.times) == 0:
-                out.append(candidate)
-                continue
-            scores = stored.vectors.astype(np.float32, copy=False) @ ctx.vector
-            moment = video_moment(stored.times, scores, delta, top_n)
-            frame_score = float(scores.max())
-            fused = alpha * candidate.initial + (1 - alpha) * frame_score if enabled else candidate.score
-            out.append(replace(candidate, frame=frame_score, moment=moment, score=fused))
-        return resort(out) if enabled else out
-
-
-def video_moment(times: np.ndarray, scores: np.ndarray, delta: float, top_n: int) -> VideoMoment:
-    """Best frame, the contiguous run of frames within `delta` of it, and the `top_n` best frames."""
-    import numpy as np
-
-    order = np.argsort(times, kind="stable")
-    times, scores = times[order], scores[order]
-    best = int(np.argmax(scores))
-    floor = scores[best] - delta
-    start = best
-    while start > 0 and scores[start - 1] >= floor:
-        start -= 1
-    end = best
-    while end + 1 < len(scores) and scores[end + 1] >= floor:
-        end += 1
-    ranked = np.argsort(-scores, kind="stable")[:top_n]
-    return VideoMoment(
-        t_sec=float(times[best]),
-        segment_start_sec=float(times[start]),
-        segment_end_sec=float(times[end]),
-        top_frames=tuple(FrameScore(float(times[i]), float(scores[i])) for i in ranked),
-    )
 
 
 def fuse_media_lists(candidates: Sequence[Candidate], rrf_k: int) -> list[Candidate]:
