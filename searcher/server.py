@@ -54,7 +54,10 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         self._settings = settings
         self._metrics = metrics
         self._executor = ThreadPoolExecutor(
-            max_workers=settings.server.workers, thread_name_prefix="clipsearch"
+            max_workers=settings.server.workers,
+            thread_name_prefix="clipsearch",
+            initializer=_limit_faiss_threads,
+            initargs=(settings.server.faiss_threads,),
         )
         self._admission: AdmissionControl | None = None
         self._text_batchers: dict[str, MicroBatcher[tuple[str, str], QueryVector]] = {}
@@ -225,6 +228,16 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         batcher = MicroBatcher(encode, self._executor, self._settings.server.batch_window_ms)
         self._image_batchers[space] = batcher
         return batcher
+
+
+def _limit_faiss_threads(threads: int) -> None:
+    """Per worker thread: OpenMP's thread count is a per-thread setting, so setting it once on the
+    loop thread leaves every pool thread at the OMP_NUM_THREADS default (each query then spins up a
+    team of OpenMP threads that fight the encoder for the cores)."""
+    if threads:
+        import faiss
+
+        faiss.omp_set_num_threads(threads)
 
 
 def _request_id(context: grpc.aio.ServicerContext) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from clipsearch.errors import Conflict, DataCorrupt, NotFound, Unavailable
 from clipsearch.searcher.catalog import MEDIA_CODES, FrameVectors, LoadedIndex
+from clipsearch.searcher.item_cache import ItemCache
 from clipsearch.searcher.types import IndexVersionRef, ItemRecord
 
 if TYPE_CHECKING:
@@ -31,9 +32,10 @@ log = logging.getLogger(__name__)
 
 
 class StorageCatalog:
-    def __init__(self, db: Database, data_dir: Path | None = None) -> None:
+    def __init__(self, db: Database, data_dir: Path | None = None, item_cache_seconds: float = 1.0) -> None:
         self._db = db
         self._data_dir = data_dir
+        self._item_cache = ItemCache(item_cache_seconds)
         self._stores: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -128,9 +130,14 @@ class StorageCatalog:
     def items(self, collection: str, item_ids: Sequence[int]) -> dict[int, ItemRecord]:
         from clipsearch.storage import assets
 
-        with self._db.read_session() as session:
-            found = assets.get_assets(session, item_ids)
-        return {i: _item(collection, a) for i, a in found.items()}
+        records, missing = self._item_cache.get_many(collection, item_ids)
+        if missing:
+            with self._db.read_session() as session:
+                found = assets.get_assets(session, missing)
+            loaded = [_item(collection, a) for a in found.values()]
+            self._item_cache.put_many(collection, loaded)
+            records.update((r.item_id, r) for r in loaded)
+        return records
 
     def find_item(self, collection: str, key: str) -> ItemRecord:
         from clipsearch.storage import assets, catalog

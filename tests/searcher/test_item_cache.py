@@ -1,0 +1,71 @@
+"""Hydrated items are cached for a short time: hits stay right, edits show once the entry expires."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clipsearch.searcher.item_cache import ItemCache
+from clipsearch.searcher.storage_catalog import StorageCatalog
+from clipsearch.searcher.synthetic import write_corpus
+from clipsearch.storage import assets, catalog
+from clipsearch.storage.db import Database
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _corpus(tmp_path: Path) -> Database:
+    db = Database(f"sqlite:///{tmp_path / 'catalog.db'}")
+    db.create_all()
+    write_corpus(db, tmp_path / "data", collection="synthetic", n_items=40, dim=8, video_every=10**9)
+    return db
+
+
+def _retag(db: Database, item_id: int, tag: str) -> None:
+    with db.session() as session:
+        asset = assets.get_asset(session, item_id)
+        collection_id = catalog.get_collection(session, "synthetic").id
+        assets.upsert_asset(session, collection_id, asset.uri, asset.media_type, metadata={"tag": tag})
+
+
+def test_cached_catalog_hydrates_like_the_uncached_one_and_sees_edits_after_the_ttl(
+    tmp_path: Path,
+) -> None:
+    db = _corpus(tmp_path)
+    try:
+        fresh = StorageCatalog(db, item_cache_seconds=0)
+        cached = StorageCatalog(db, item_cache_seconds=1.0)
+        clock = Clock()
+        cached._item_cache = ItemCache(1.0, clock=clock)
+        ids = [3, 1, 2, 999_999]  # an unknown id is simply absent, cached or not
+        first = cached.items("synthetic", ids)
+        assert first == fresh.items("synthetic", ids)
+        assert sorted(first) == [1, 2, 3]
+
+        _retag(db, 2, "edited")
+        assert fresh.items("synthetic", [2])[2].metadata == {"tag": "edited"}
+        assert cached.items("synthetic", [1, 2])[2] == first[2]  # still within the ttl
+        clock.now += 1.5
+        assert cached.items("synthetic", [1, 2])[2].metadata == {"tag": "edited"}
+    finally:
+        db.dispose()
+
+
+def test_entries_are_per_collection_and_the_cache_stays_bounded() -> None:
+    from clipsearch.searcher.types import ItemRecord
+
+    clock = Clock()
+    cache = ItemCache(5.0, max_entries=3, clock=clock)
+    records = [ItemRecord(item_id=i, collection="a", uri=f"u{i}", media_type="image") for i in range(3)]
+    cache.put_many("a", records)
+    assert cache.get_many("a", [0, 1, 7]) == ({0: records[0], 1: records[1]}, [7])
+    assert cache.get_many("b", [0]) == ({}, [0])
+    cache.put_many("a", [ItemRecord(item_id=9, collection="a", uri="u9", media_type="image")])
+    found, missing = cache.get_many("a", [0, 9])
+    assert list(found) == [9] and missing == [0]  # full → cleared before the new entry
+    assert not ItemCache(0).enabled and ItemCache(0).get_many("a", [1]) == ({}, [1])
