@@ -164,6 +164,8 @@ class ServerSettings(_Section):
     batch_window_ms: float = Field(default=3.0, ge=0)
     #: how often the server checks for a newly activated index version.
     index_poll_seconds: float = Field(default=2.0, gt=0)
+    #: how long hydrated hit metadata is reused (a metadata edit may take this long to show); 0 = off.
+    item_cache_seconds: float = Field(default=1.0, ge=0)
     grace_seconds: float = Field(default=5.0, ge=0)
     workers: int = Field(default=4, ge=1, le=256)
     #: OpenMP threads per FAISS search (0 = FAISS's default). Queries arrive one by one and run

@@ -20,7 +20,11 @@ def build_engine(settings: Settings, encoder_loader: EncoderLoader | None = None
     from clipsearch.storage.db import Database
 
     db = Database(settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms)
-    return SearchEngine(settings, StorageCatalog(db, settings.data_dir), encoder_loader=encoder_loader)
+    return SearchEngine(
+        settings,
+        StorageCatalog(db, settings.data_dir, settings.server.item_cache_seconds),
+        encoder_loader=encoder_loader,
+    )
 
 
 async def serve_until_signal(
