@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from clipsearch.errors import AlreadyExists, Conflict, DataCorrupt, InvalidRequest, NotFound
+from clipsearch.storage.durable import fsync_dir, write_synced
 
 INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
@@ -97,21 +98,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_version_dir(
     data_dir: str | Path,
     *,
@@ -140,7 +126,7 @@ def write_version_dir(
     tmp.mkdir()
     try:
         if index_bytes is not None:
-            _write_synced(tmp / INDEX_FILE, index_bytes)
+            write_synced(tmp / INDEX_FILE, index_bytes)
         else:
             shutil.copyfile(Path(index_file), tmp / INDEX_FILE)  # type: ignore[arg-type]
             with open(tmp / INDEX_FILE, "rb+") as fh:
@@ -148,7 +134,7 @@ def write_version_dir(
         for name, data in (extra_files or {}).items():
             if name in (INDEX_FILE, MANIFEST_FILE) or _safe_part("file", name) != name:
                 raise InvalidRequest(f"extra file name {name!r} is reserved or invalid")
-            _write_synced(tmp / name, data)
+            write_synced(tmp / name, data)
         checksums = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         manifest = IndexManifest(
             collection=collection,
@@ -164,14 +150,14 @@ def write_version_dir(
             created_at=datetime.now(UTC).isoformat(),
             build_params=dict(build_params or {}),
         )
-        _write_synced(tmp / MANIFEST_FILE, manifest.to_json().encode())
-        _fsync_dir(tmp)
+        write_synced(tmp / MANIFEST_FILE, manifest.to_json().encode())
+        fsync_dir(tmp)
         try:
             # rename(2) onto a missing name is atomic; onto an existing non-empty dir it fails.
             os.rename(tmp, target)
         except OSError:
             raise AlreadyExists(f"index version directory {target} appeared while writing") from None
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 
 from clipsearch.errors import Conflict, DataCorrupt, InvalidRequest, NotFound
+from clipsearch.storage.durable import fsync_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -46,25 +47,6 @@ CHUNK_MAGIC = b"CSVCHNK1"
 # magic(8) + dim(u32) + dtype code(u32) + count(u64) + reserved(8) = 32 bytes; data stays 8-aligned.
 _HEADER = np.dtype([("magic", "S8"), ("dim", "<u4"), ("dtype", "<u4"), ("count", "<u8"), ("reserved", "<u8")])
 _DTYPE_CODES: dict[str, int] = {"float16": 1, "float32": 2}
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file, fsync, rename over `path`, fsync the directory."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class _Chunk:
@@ -138,10 +120,8 @@ class VectorStore:
                 )
             return store
         path.mkdir(parents=True, exist_ok=True)
-        _write_atomic(path / "chunks.json", json.dumps({"chunks": [], "next_id": 1}).encode())
-        _write_atomic(
-            path / "store.json", json.dumps({"format": FORMAT, "dim": dim, "dtype": dtype}).encode()
-        )
+        write_atomic(path / "chunks.json", json.dumps({"chunks": [], "next_id": 1}).encode())
+        write_atomic(path / "store.json", json.dumps({"format": FORMAT, "dim": dim, "dtype": dtype}).encode())
         return cls(path, writable=True, chunk_rows=chunk_rows)
 
     @classmethod
@@ -222,7 +202,7 @@ class VectorStore:
         return int(records.size)
 
     def _rewrite_tail(self, tail: np.ndarray) -> None:
-        _write_atomic(self.path / "tail.log", tail.tobytes())
+        write_atomic(self.path / "tail.log", tail.tobytes())
         self._tail_rows_on_disk = int(tail.size)
 
     def _read_tombstones(self, *, repair: bool) -> set[int]:
@@ -351,11 +331,11 @@ class VectorStore:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path / name)
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
 
     def _commit_chunks(self, names: list[str]) -> None:
         payload = {"chunks": names, "next_id": self._next_id}
-        _write_atomic(self.path / "chunks.json", json.dumps(payload).encode())
+        write_atomic(self.path / "chunks.json", json.dumps(payload).encode())
 
     def delete(self, ids: Iterable[int]) -> int:
         """Tombstone rows (durably); returns how many were live. Unknown ids are ignored."""
@@ -420,7 +400,7 @@ class VectorStore:
         for name in old_names:
             (self.path / name).unlink(missing_ok=True)
         # Tombstones of rows that no longer exist are dropped; the file is rewritten atomically.
-        _write_atomic(self.path / "tombstones.log", b"")
+        write_atomic(self.path / "tombstones.log", b"")
         self._deleted = set()
         self._rebuild_lookup()
         log.info("vector store %s: compacted, %d rows removed, %d remain", self.path, removed, len(ids_out))

@@ -168,13 +168,13 @@ def index_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
             return
         from clipsearch.storage import index_files
 
-        real = index_files._write_synced
+        real = index_files.write_synced
 
         def half_then_enospc(path: Path, data: bytes) -> None:
             real(path, data[: len(data) // 2])
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-        monkeypatch.setattr(index_files, "_write_synced", half_then_enospc)
+        monkeypatch.setattr(index_files, "write_synced", half_then_enospc)
 
     def free() -> None:
         if state["tmpfs"]:
