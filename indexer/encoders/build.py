@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from clipsearch.config import SpaceSettings
 from clipsearch.errors import ConfigError, ModelUnavailable
+from clipsearch.indexer.encoders.base import EncoderInfo
 from clipsearch.indexer.encoders.checkpoint import (
     convert_longclip,
     is_longclip,
@@ -175,3 +176,29 @@ def _pair(size: Any) -> tuple[int, int]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def encoder_info(
+    name: str,
+    space: SpaceSettings,
+    loaded: LoadedModel,
+    fingerprint: str,
+    precision: str,
+    backend: str,
+    device: str,
+) -> EncoderInfo:
+    """What a loaded space is, for one precision/backend/device choice."""
+    return EncoderInfo(
+        space=name,
+        model=space.model,
+        pretrained=space.pretrained or loaded.resolved.weights_source,
+        dim=loaded.dim,
+        context_length=loaded.context_length,
+        precision=precision,
+        backend=backend,
+        device=device,
+        fingerprint=fingerprint,
+        role=space.role,
+        languages=tuple(space.languages),
+        long_text=space.long_text,
+    )

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from clipsearch.config import SpaceSettings
 from clipsearch.errors import ConfigError, ModelUnavailable
-from clipsearch.indexer.encoders.base import EncoderInfo
-from clipsearch.indexer.encoders.build import LoadedModel, build_model
+from clipsearch.indexer.encoders.build import LoadedModel, build_model, encoder_info
 from clipsearch.indexer.encoders.common import BaseEncoder
 from clipsearch.indexer.encoders.fingerprint import model_fingerprint
 from clipsearch.indexer.encoders.hardware import cpu_has_fast_bf16, resolve_device
@@ -64,7 +63,9 @@ def encoder_for(
             )
         precision = "fp16" if space.precision == "auto" else space.precision
         return TorchEncoder(
-            loaded, _info(name, space, loaded, fingerprint, precision, "torch", device), space.batch_size
+            loaded,
+            encoder_info(name, space, loaded, fingerprint, precision, "torch", device),
+            space.batch_size,
         )
     if space.precision == "fp16":
         raise ConfigError(f"space '{name}': fp16 needs a GPU; on the CPU use precision 'bf16' (or 'auto')")
@@ -79,16 +80,16 @@ def encoder_for(
 
 def torch_cpu_encoder(name: str, space: SpaceSettings, loaded: LoadedModel, fingerprint: str) -> TorchEncoder:
     if space.precision != "auto":
-        info = _info(name, space, loaded, fingerprint, space.precision, "torch", "cpu")
+        info = encoder_info(name, space, loaded, fingerprint, space.precision, "torch", "cpu")
         return TorchEncoder(loaded, info, space.batch_size)
     fp32 = TorchEncoder(
-        loaded, _info(name, space, loaded, fingerprint, "fp32", "torch", "cpu"), space.batch_size
+        loaded, encoder_info(name, space, loaded, fingerprint, "fp32", "torch", "cpu"), space.batch_size
     )
     if not cpu_has_fast_bf16():
         return fp32
     bf16 = TorchEncoder(
         loaded,
-        _info(name, space, loaded, fingerprint, "bf16", "torch", "cpu"),
+        encoder_info(name, space, loaded, fingerprint, "bf16", "torch", "cpu"),
         space.batch_size,
         copy_model=True,
     )
@@ -97,28 +98,3 @@ def torch_cpu_encoder(name: str, space: SpaceSettings, loaded: LoadedModel, fing
         return bf16
     log.warning("space %s: bf16 parity %.5f below %.3f; using fp32", name, parity.worst, MIN_COSINE["bf16"])
     return fp32
-
-
-def _info(
-    name: str,
-    space: SpaceSettings,
-    loaded: LoadedModel,
-    fingerprint: str,
-    precision: str,
-    backend: str,
-    device: str,
-) -> EncoderInfo:
-    return EncoderInfo(
-        space=name,
-        model=space.model,
-        pretrained=space.pretrained or loaded.resolved.weights_source,
-        dim=loaded.dim,
-        context_length=loaded.context_length,
-        precision=precision,
-        backend=backend,
-        device=device,
-        fingerprint=fingerprint,
-        role=space.role,
-        languages=tuple(space.languages),
-        long_text=space.long_text,
-    )

@@ -20,7 +20,7 @@ from pathlib import Path
 from clipsearch.config import SpaceSettings
 from clipsearch.errors import ClipsearchError, ConfigError
 from clipsearch.indexer.encoders.base import EncoderInfo
-from clipsearch.indexer.encoders.build import LoadedModel
+from clipsearch.indexer.encoders.build import LoadedModel, encoder_info
 from clipsearch.indexer.encoders.common import BaseEncoder
 from clipsearch.indexer.encoders.hardware import cpu_flags, cpu_has_fast_bf16
 from clipsearch.indexer.encoders.parity import MIN_COSINE, PROBE_TEXTS, measure_parity, probe_pixels
@@ -131,20 +131,7 @@ def _builder(
     from clipsearch.indexer.encoders.torch_encoder import TorchEncoder
 
     def info(option: Candidate) -> EncoderInfo:
-        return EncoderInfo(
-            space=name,
-            model=space.model,
-            pretrained=space.pretrained or loaded.resolved.weights_source,
-            dim=loaded.dim,
-            context_length=loaded.context_length,
-            precision=option.precision,
-            backend=option.backend,
-            device="cpu",
-            fingerprint=fingerprint,
-            role=space.role,
-            languages=tuple(space.languages),
-            long_text=space.long_text,
-        )
+        return encoder_info(name, space, loaded, fingerprint, option.precision, option.backend, "cpu")
 
     def build(option: Candidate) -> BaseEncoder:
         if option.backend == "torch":
