@@ -160,8 +160,11 @@ class ServerSettings(_Section):
     #: requests admitted at once; beyond this the server answers RESOURCE_EXHAUSTED.
     max_concurrent_requests: int = Field(default=64, ge=1)
     max_queued_requests: int = Field(default=256, ge=0)
-    #: micro-batching window for concurrent query encodes.
+    #: micro-batching window: concurrent searches arriving this close together share one batch
+    #: (one model call per space, one FAISS search per index, one hydration query).
     batch_window_ms: float = Field(default=3.0, ge=0)
+    #: most searches in one batch; under load batches fill up to this while the previous one runs.
+    max_batch: int = Field(default=64, ge=1, le=1024)
     #: how often the server checks for a newly activated index version.
     index_poll_seconds: float = Field(default=2.0, gt=0)
     #: how long hydrated hit metadata is reused (a metadata edit may take this long to show); 0 = off.

@@ -1,24 +1,42 @@
-"""Micro-batching: concurrent single queries are encoded together (a batch of many, one model call).
+"""Dynamic batching: concurrent single requests are served together (a batch of many, one call).
 
-Requests arriving within `window_ms` of the first one of a batch join it; a full batch is flushed at
-once. At most `max_in_flight` model calls run at a time: while they run, new requests queue and go
-out together as soon as one finishes (dynamic batching), so under load the batches grow to what the
-model can take instead of splitting the cores between many small calls. The model call runs in the
-given executor so the event loop never blocks.
+A dedicated worker thread owns the batch function. It takes the first waiting request, gathers more
+for up to `window_ms` (none when a full batch is already waiting), calls the function once, hands
+the results back to the event loop in one wake-up, and goes straight on to the requests that queued
+meanwhile. Under load the batches therefore grow to what the function can take, and the next batch
+starts the moment the previous one ends: no round trip through a busy event loop in between, which
+is what kept the model idle when every batch was scheduled from the loop.
+
+`elsewhere()`, when given, tells how many requests are in the server in all (admitted, not yet
+answered); when every one of them is already in the batch there is nobody to wait for.
+
+A batch function may answer one input with an exception instance: that caller alone gets the error
+(one bad query in a batch fails only itself); an exception raised by the function reaches every
+caller of that batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from clipsearch.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+_Waiting = tuple[T, "asyncio.Future[R]", asyncio.AbstractEventLoop]
+
+
+class BatcherClosed(Unavailable):
+    """The batcher was closed: the server is shutting down."""
 
 
 class MicroBatcher(Generic[T, R]):
@@ -26,64 +44,140 @@ class MicroBatcher(Generic[T, R]):
 
     def __init__(
         self,
-        fn: Callable[[Sequence[T]], Sequence[R]],
-        executor: Executor | None,
+        fn: Callable[[Sequence[T]], Sequence[R | BaseException]],
         window_ms: float,
         max_batch: int = 64,
-        max_in_flight: int = 1,
+        *,
+        name: str = "batcher",
+        initializer: Callable[[], None] | None = None,
+        elsewhere: Callable[[], int] | None = None,
     ) -> None:
-        if max_batch < 1 or max_in_flight < 1:
-            raise ValueError("max_batch and max_in_flight must be >= 1")
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
         self._fn = fn
-        self._executor = executor
         self._window = max(window_ms, 0.0) / 1000.0
         self._max_batch = max_batch
-        self._pending: list[tuple[T, asyncio.Future[R]]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._max_in_flight = max_in_flight
-        self._in_flight = 0
+        self._initializer = initializer
+        self._elsewhere = elsewhere
+        self._queue: queue.SimpleQueue[_Waiting[T, R] | None] = queue.SimpleQueue()
+        self._name = name
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
         self.batches = 0
         self.items = 0
 
     async def submit(self, item: T) -> R:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
-        self._pending.append((item, future))
-        if len(self._pending) >= self._max_batch or self._window == 0:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self._window, self._flush)
+        if self._closed:
+            raise BatcherClosed(f"{self._name} is closed")
+        self._start()
+        self._queue.put((item, future, loop))
         return await future
 
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._in_flight >= self._max_in_flight:
-            return  # the running call's completion flushes what has gathered meanwhile
-        batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-        if batch:
-            self.batches += 1
-            self.items += len(batch)
-            self._in_flight += 1
-            asyncio.get_running_loop().create_task(self._run(batch))
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Stop taking requests; those already queued are still served (a drain), then the thread ends."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout)
+        self._fail_queued(BatcherClosed(f"{self._name} is closed"))
 
-    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
-        loop = asyncio.get_running_loop()
-        inputs = [item for item, _ in batch]
-        try:
-            results = await loop.run_in_executor(self._executor, self._fn, inputs)
-            if len(results) != len(inputs):
-                raise RuntimeError(f"batch function returned {len(results)} results for {len(inputs)} inputs")
-        except BaseException as exc:  # every waiter learns about the failure, none hangs
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+    def _start(self) -> None:
+        if self._thread is not None:
             return
-        finally:
-            self._in_flight -= 1
-            if self._pending:
-                self._flush()
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():  # a cancelled caller (deadline) simply drops its result
-                future.set_result(result)
+        with self._lock:
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
+                self._thread.start()
+
+    # ---- the worker thread --------------------------------------------------------------------
+
+    def _work(self) -> None:
+        if self._initializer is not None:
+            self._initializer()
+        while True:
+            batch = self._gather()
+            if batch is None:
+                return
+            self._run(batch)
+
+    def _gather(self) -> list[_Waiting[T, R]] | None:
+        """The next batch: block for one request, then take what waits or arrives within the window."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        deadline = time.monotonic() + self._window
+        while len(batch) < self._max_batch:
+            try:
+                waiting = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._company_expected(len(batch)):
+                    break
+                try:
+                    waiting = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if waiting is None:  # closing: serve what was gathered, then stop at the next take
+                self._queue.put(None)
+                break
+            batch.append(waiting)
+        # A caller whose deadline passed while it waited is not worth a model call.
+        return [w for w in batch if not w[1].cancelled()]
+
+    def _company_expected(self, gathered: int) -> bool:
+        """Whether waiting out the window can pay: some request is still on its way (in the server but
+        not yet here). A lone request at concurrency 1 then runs at once instead of waiting."""
+        if self._elsewhere is None:
+            return True
+        return self._elsewhere() > gathered
+
+    def _run(self, batch: list[_Waiting[T, R]]) -> None:
+        if not batch:
+            return
+        self.batches += 1
+        self.items += len(batch)
+        outcomes: Sequence[R | BaseException]
+        try:
+            outcomes = self._fn([item for item, _, _ in batch])
+            if len(outcomes) != len(batch):
+                raise RuntimeError(f"batch function returned {len(outcomes)} results for {len(batch)} inputs")
+        except BaseException as exc:  # every waiter learns about the failure, none hangs
+            outcomes = [exc] * len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[R], R | BaseException]]] = {}
+        for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append((future, outcome))
+        for loop, answers in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, answers)
+            except RuntimeError:  # that loop is closed: nobody is waiting any more
+                log.debug("%s: a caller's event loop closed before its answer", self._name)
+
+    def _fail_queued(self, error: BaseException) -> None:
+        while True:
+            try:
+                waiting = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if waiting is not None:
+                _, future, loop = waiting
+                try:
+                    loop.call_soon_threadsafe(_deliver, [(future, error)])
+                except RuntimeError:
+                    pass
+
+
+def _deliver(answers: Sequence[tuple[asyncio.Future[Any], object]]) -> None:
+    """On the caller's loop: complete the futures (a cancelled caller simply drops its answer)."""
+    for future, outcome in answers:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -18,12 +18,14 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from clipsearch.config import Settings
 from clipsearch.errors import ClipsearchError, InvalidRequest, NotFound
 from clipsearch.searcher import paging
-from clipsearch.searcher.catalog import MEDIA_CODES, Catalog
+from clipsearch.searcher.candidates import CandidateRequest, fetch_candidates
+from clipsearch.searcher.catalog import Catalog
 from clipsearch.searcher.encoders import EncoderLoader, EncoderPool
 from clipsearch.searcher.indexes import IndexManager, IndexSnapshot
 from clipsearch.searcher.routing import LanguageDetector, Route, SpaceProfile, route_other, route_text
@@ -73,6 +75,9 @@ class PreparedQuery:
     offset: int
     media_types: tuple[MediaType, ...]
     timings: list[StageTiming] = field(default_factory=list)
+    #: how the query text fitted the model (set with its vector).
+    long_text: LongTextHandling = ""
+    truncated: bool = False
 
 
 class Stopwatch:
@@ -136,8 +141,99 @@ class SearchEngine:
     # ---- one call, in process ----------------------------------------------------------------
 
     def search(self, query: SearchQuery) -> SearchResult:
-        prepared = self.prepare(query)
-        return self.execute(prepared, self.query_vector(prepared))
+        (outcome,) = self.search_many([query])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def search_many(
+        self,
+        queries: Sequence[SearchQuery],
+        images: Sequence[Image.Image | None] | None = None,
+        on_encode: Callable[[str, int], None] | None = None,
+    ) -> list[SearchResult | Exception]:
+        """Answer a batch of queries; each one's error is its own outcome and never fails the others.
+
+        Batches first (a single query is a batch of one): each query is validated and routed on its
+        own, then the texts (and images) of each space are encoded in one model call, queries on the
+        same index share one FAISS search, and the hits of the whole batch are hydrated together.
+        `images` may carry already decoded query images (by position); `on_encode(kind, n)` is told
+        the size of every batched model call. A stage's timing is the time of the batched step.
+        """
+        outcomes: list[SearchResult | Exception | None] = [None] * len(queries)
+        prepared: dict[int, PreparedQuery] = {}
+        for position, query in enumerate(queries):
+            try:
+                prepared[position] = self.prepare(query)
+            except Exception as exc:
+                outcomes[position] = exc
+        vectors = self._query_vectors(prepared, images, outcomes, on_encode)
+        ready = [(position, prepared[position], vectors[position]) for position in sorted(vectors)]
+        self._execute_many(ready, outcomes)
+        return [RuntimeError("query not answered") if o is None else o for o in outcomes]
+
+    def _query_vectors(
+        self,
+        prepared: dict[int, PreparedQuery],
+        images: Sequence[Image.Image | None] | None,
+        outcomes: list[SearchResult | Exception | None],
+        on_encode: Callable[[str, int], None] | None,
+    ) -> dict[int, QueryVector]:
+        """The query vector of every prepared query (failures go to `outcomes`): one model call per
+        space for the texts and one for the images; other kinds one by one."""
+        vectors: dict[int, QueryVector] = {}
+        texts: dict[str, list[int]] = {}
+        pictures: dict[str, list[tuple[int, Image.Image]]] = {}
+        for position, query in prepared.items():
+            try:
+                if query.kind == "text":
+                    texts.setdefault(query.route.space, []).append(position)
+                elif query.kind == "image":
+                    given = images[position] if images is not None else None
+                    started = time.perf_counter()
+                    image = given if given is not None else self.decode_image(query.query.image or b"")
+                    if given is None:
+                        query.timings.append(StageTiming("decode", (time.perf_counter() - started) * 1000))
+                    pictures.setdefault(query.route.space, []).append((position, image))
+                else:
+                    vectors[position] = self.query_vector(query)
+            except Exception as exc:
+                outcomes[position] = exc
+        for space, positions in texts.items():
+            batch = [(prepared[p].query.text or "", prepared[p].route.long_text) for p in positions]
+            self._encode_group(
+                positions, prepared, vectors, outcomes, partial(self.encode_texts, space, batch)
+            )
+            if on_encode is not None:
+                on_encode("text", len(positions))
+        for space, members in pictures.items():
+            shown = [image for _, image in members]
+            encode = partial(self._image_query_vectors, space, shown)
+            self._encode_group([p for p, _ in members], prepared, vectors, outcomes, encode)
+            if on_encode is not None:
+                on_encode("image", len(members))
+        return vectors
+
+    @staticmethod
+    def _encode_group(
+        positions: list[int],
+        prepared: dict[int, PreparedQuery],
+        vectors: dict[int, QueryVector],
+        outcomes: list[SearchResult | Exception | None],
+        encode: Callable[[], list[QueryVector]],
+    ) -> None:
+        """One model call for a group of queries; its failure is every member's outcome."""
+        started = time.perf_counter()
+        try:
+            encoded = encode()
+        except Exception as exc:
+            for position in positions:
+                outcomes[position] = exc
+            return
+        elapsed = (time.perf_counter() - started) * 1000
+        for position, vector in zip(positions, encoded, strict=True):
+            prepared[position].timings.append(StageTiming("encode", elapsed))
+            vectors[position] = vector
 
     # ---- the steps ---------------------------------------------------------------------------
 
@@ -307,6 +403,9 @@ class SearchEngine:
         vectors = self.encoders.get(space).encode_images(images)
         return [vectors[i] for i in range(len(images))]
 
+    def _image_query_vectors(self, space: str, images: Sequence[Image.Image]) -> list[QueryVector]:
+        return [QueryVector(vector) for vector in self.encode_images(space, images)]
+
     def encode_frames_mean(self, space: str, frames: Sequence[Image.Image]) -> np.ndarray:
         import numpy as np
 
@@ -337,13 +436,59 @@ class SearchEngine:
             raise InvalidRequest("vector is all zeros")
         return vector / norm
 
-    def execute(self, prepared: PreparedQuery, qv: QueryVector) -> SearchResult:
+    def _execute_many(
+        self,
+        batch: Sequence[tuple[int, PreparedQuery, QueryVector]],
+        outcomes: list[SearchResult | Exception | None],
+    ) -> None:
+        """Candidates → stages → fuse → page → hydrate for queries with their vectors (into `outcomes`)."""
+        snapshot = self.indexes.snapshot  # taken once: a swap mid-batch does not affect these queries
+        started = time.perf_counter()
+        requests: list[tuple[int, PreparedQuery, CandidateRequest]] = []
+        for position, prepared, qv in batch:
+            prepared.long_text, prepared.truncated = qv.handling, qv.truncated
+            try:
+                requests.append((position, prepared, self._candidate_request(snapshot, prepared, qv)))
+            except Exception as exc:
+                outcomes[position] = exc
+        found = fetch_candidates([request for _, _, request in requests])
+        elapsed = (time.perf_counter() - started) * 1000
+        pages: list[tuple[int, PreparedQuery, CandidateRequest, list[Candidate], bool]] = []
+        for (position, prepared, request), candidates in zip(requests, found, strict=True):
+            prepared.timings.append(StageTiming("candidates", elapsed))
+            try:
+                page, more = self._rank(snapshot, prepared, request.vector, candidates)
+            except Exception as exc:
+                outcomes[position] = exc
+                continue
+            pages.append((position, prepared, request, page, more))
+        started = time.perf_counter()
+        wanted: dict[str, set[int]] = {}
+        for _, prepared, _, page, _ in pages:
+            wanted.setdefault(prepared.query.collection, set()).update(c.item_id for c in page)
+        records: dict[str, dict[int, ItemRecord]] = {}
+        for collection, ids in wanted.items():
+            try:
+                records[collection] = self.catalog.items(collection, sorted(ids))
+            except Exception as exc:
+                for position, prepared, *_ in pages:
+                    if prepared.query.collection == collection:
+                        outcomes[position] = exc
+        elapsed = (time.perf_counter() - started) * 1000
+        for position, prepared, request, page, more in pages:
+            found_records = records.get(prepared.query.collection)
+            if found_records is None:
+                continue
+            prepared.timings.append(StageTiming("hydrate", elapsed))
+            outcomes[position] = self._result(snapshot, prepared, request, page, more, found_records)
+
+    def _candidate_request(
+        self, snapshot: IndexSnapshot, prepared: PreparedQuery, qv: QueryVector
+    ) -> CandidateRequest:
         import numpy as np
 
-        watch = Stopwatch(prepared.timings)
-        query, route = prepared.query, prepared.route
-        snapshot = self.indexes.snapshot  # taken once: a swap mid-query does not affect this query
-        index = snapshot.require(query.collection, route.space, "item")
+        query = prepared.query
+        index = snapshot.require(query.collection, prepared.route.space, "item")
         vector = np.ascontiguousarray(qv.vector, dtype=np.float32).reshape(-1)
         if vector.shape[0] != index.dim:
             raise InvalidRequest(f"query vector has {vector.shape[0]} dimensions; the index has {index.dim}")
@@ -351,29 +496,52 @@ class SearchEngine:
         exclude: int | None = None
         if prepared.kind == "item":
             exclude = self.catalog.find_item(query.collection, query.item_id or "").item_id
-        need = prepared.offset + prepared.top_k + 1
-        depth = max(need, self._rerank_depth(query))
-        candidates = self._candidates(
-            index, vector, depth, prepared.media_types, allowed, exclude, query.min_score
-        )
-        watch.lap("candidates")
+        depth = max(prepared.offset + prepared.top_k + 1, self._rerank_depth(query))
+        return CandidateRequest(index, vector, depth, prepared.media_types, allowed, exclude, query.min_score)
+
+    def _rank(
+        self,
+        snapshot: IndexSnapshot,
+        prepared: PreparedQuery,
+        vector: np.ndarray,
+        candidates: list[Candidate],
+    ) -> tuple[list[Candidate], bool]:
+        """The stage-2 pipeline and fusion: (this page's candidates, whether more follow)."""
+        query = prepared.query
+        watch = Stopwatch(prepared.timings)
         ctx = StageContext(
-            query, query.collection, route.space, vector, snapshot, self.catalog, self.encoders, self.settings
+            query,
+            query.collection,
+            prepared.route.space,
+            vector,
+            snapshot,
+            self.catalog,
+            self.encoders,
+            self.settings,
         )
         for stage in self.stages:
             candidates = stage(ctx, candidates)
             watch.lap(stage.name)
         ranked = fuse_media_lists(candidates, self.settings.search.rrf_k)
-        page = ranked[prepared.offset : prepared.offset + prepared.top_k]
-        more = len(ranked) > prepared.offset + prepared.top_k
-        records = self.catalog.items(query.collection, [c.item_id for c in page])
+        end = prepared.offset + prepared.top_k
+        return ranked[prepared.offset : end], len(ranked) > end
+
+    def _result(
+        self,
+        snapshot: IndexSnapshot,
+        prepared: PreparedQuery,
+        request: CandidateRequest,
+        page: list[Candidate],
+        more: bool,
+        records: dict[int, ItemRecord],
+    ) -> SearchResult:
+        query, route = prepared.query, prepared.route
         hits = tuple(
             _hit(records[c.item_id], prepared.offset + i, c)
             for i, c in enumerate(page)
             if c.item_id in records
         )
-        watch.lap("hydrate")
-        refs = [index.ref]
+        refs = [request.index.ref]
         frame_index = snapshot.get(query.collection, route.space, "frame")
         if frame_index is not None and any(h.moment is not None for h in hits):
             refs.append(frame_index.ref)
@@ -383,8 +551,8 @@ class SearchEngine:
             space=route.space,
             route_reason=route.reason,
             language=route.language,
-            long_text=qv.handling,
-            query_truncated=qv.truncated,
+            long_text=prepared.long_text,
+            query_truncated=prepared.truncated,
             index_versions=tuple(refs),
             timings=tuple(prepared.timings),
         )
@@ -394,64 +562,6 @@ class SearchEngine:
             return 0
         enabled = self.settings.search.rerank if query.rerank.enabled is None else query.rerank.enabled
         return (query.rerank.depth or self.settings.search.rerank_depth) if enabled else 0
-
-    @staticmethod
-    def _candidates(
-        index: object,
-        vector: np.ndarray,
-        depth: int,
-        media_types: tuple[MediaType, ...],
-        allowed: np.ndarray | None,
-        exclude: int | None,
-        min_score: float | None,
-    ) -> list[Candidate]:
-        """The best `depth` items of each wanted media type, by cosine, over-fetching as needed."""
-        import numpy as np
-
-        from clipsearch.searcher.catalog import LoadedIndex
-
-        assert isinstance(index, LoadedIndex)
-        total = index.size
-        if total == 0 or not media_types:
-            return []
-        wanted_rows = index.media_mask(media_types)  # cached and read-only: combine into new arrays
-        if allowed is None and exclude is None:
-            available = sum(index.media_counts[m] for m in media_types)
-            # A media type with fewer items than `depth` is complete once all of them are found;
-            # without this a rare type (one video among 100k images) would grow k to the whole index.
-            enough = {m: min(depth, index.media_counts[m]) for m in media_types}
-        else:
-            if allowed is not None:
-                wanted_rows = wanted_rows & np.isin(index.item_ids, allowed)
-            if exclude is not None:
-                wanted_rows = wanted_rows & (index.item_ids != exclude)
-            available = int(wanted_rows.sum())
-            enough = {
-                m: min(depth, int((wanted_rows & (index.media == MEDIA_CODES[m])).sum())) for m in media_types
-            }
-        if available == 0:
-            return []
-        # Start with enough rows to expect `depth` per type at this selectivity, then grow.
-        k = min(total, max(depth * len(media_types), int(depth * len(media_types) * total / available)))
-        query = vector.reshape(1, -1)
-        while True:
-            scores, rows = index.search(query, k)
-            per_type: dict[MediaType, list[Candidate]] = {m: [] for m in media_types}
-            for score, row in zip(scores[0].tolist(), rows[0].tolist(), strict=True):
-                if row < 0 or not wanted_rows[row]:
-                    continue
-                if min_score is not None and score < min_score:
-                    break  # results are in descending order
-                media = MEDIA_TYPES[int(index.media[row])]
-                bucket = per_type[media]
-                if len(bucket) < depth:
-                    bucket.append(Candidate(int(index.item_ids[row]), media, float(score), float(score)))
-            short = any(len(per_type[m]) < enough[m] for m in media_types)
-            last = float(scores[0][-1]) if scores.shape[1] else -1.0
-            floor_hit = min_score is not None and last < min_score
-            if not short or k >= total or floor_hit:
-                return [c for bucket in per_type.values() for c in bucket]
-            k = min(total, k * 4)
 
     # ---- other RPCs --------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,13 +31,12 @@ from clipsearch.proto.v1 import search_pb2_grpc as pb_grpc
 from clipsearch.searcher import wire
 from clipsearch.searcher.admission import AdmissionControl
 from clipsearch.searcher.batching import MicroBatcher
-from clipsearch.searcher.engine import PreparedQuery, QueryVector, SearchEngine
+from clipsearch.searcher.engine import SearchEngine
 from clipsearch.searcher.metrics import ServerMetrics
 from clipsearch.searcher.status import status_for
 from clipsearch.searcher.types import SearchQuery, SearchResult, StageTiming
 
 if TYPE_CHECKING:
-    import numpy as np
     from PIL import Image
 
     from clipsearch.searcher.admin import AdminServicer
@@ -46,6 +46,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SearchService"].full_name
 REQUEST_ID_HEADER = "x-request-id"
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchEntry:
+    query: SearchQuery
+    image: Image.Image | None
+    decode_ms: float
+    request_id: str
 
 
 class SearchServicer(pb_grpc.SearchServiceServicer):
@@ -60,8 +68,24 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             initargs=(settings.server.faiss_threads,),
         )
         self._admission: AdmissionControl | None = None
-        self._text_batchers: dict[str, MicroBatcher[tuple[str, str], QueryVector]] = {}
-        self._image_batchers: dict[str, MicroBatcher[Image.Image, np.ndarray]] = {}
+        # Every text, image, item and vector query joins one dynamic batch (see `_search_batch`).
+        self._search_batcher: MicroBatcher[_BatchEntry, pb.SearchResponse] = MicroBatcher(
+            self._search_batch,
+            settings.server.batch_window_ms,
+            settings.server.max_batch,
+            name="clipsearch-batch",
+            initializer=partial(_limit_faiss_threads, settings.server.faiss_threads),
+            elsewhere=self._in_flight,
+        )
+
+    def _in_flight(self) -> int:
+        """Requests admitted and not yet answered (read from the batch thread: a plain int)."""
+        return 0 if self._admission is None else self._admission.in_flight
+
+    def close(self) -> None:
+        """Finish the batch in progress, then stop the batch thread and the thread pool."""
+        self._search_batcher.close()
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -128,30 +152,43 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
     async def Search(self, request: pb.SearchRequest, context: grpc.aio.ServicerContext) -> pb.SearchResponse:
         async def work(request_id: str) -> pb.SearchResponse:
             query = wire.search_query(request)
-            if query.kind in ("text", "image"):
-                # Three hops: prepare, the shared micro-batched encode, then search + response.
-                prepared = await self._run(self._engine.prepare, query)
-                vector = await self._query_vector(prepared)
-                result, response = await self._run(self._execute, prepared, vector, request_id)
-            else:
-                # Nothing to batch: one hop to the thread pool for the whole query (each hop costs
-                # a wake-up of the loop and a worker; at concurrency 1 that is most of gRPC's overhead).
-                result, response = await self._run(self._search, query, request_id)
-            for timing in result.timings:
-                self._metrics.stage_latency.labels(timing.stage).observe(timing.ms / 1000)
-            return response
+            if query.kind == "video":
+                # Decoding a query video takes long: it runs on its own instead of holding up a batch.
+                return await self._run(self._search_alone, query, request_id)
+            image, decode_ms = None, 0.0
+            if query.kind == "image":  # decoded before batching, so that decodes run in parallel
+                started = time.perf_counter()
+                image = await self._run(self._engine.decode_image, query.image or b"")
+                decode_ms = (time.perf_counter() - started) * 1000
+            return await self._search_batcher.submit(_BatchEntry(query, image, decode_ms, request_id))
 
         return await self._serve("Search", context, work)
 
-    def _execute(
-        self, prepared: PreparedQuery, vector: QueryVector, request_id: str
-    ) -> tuple[SearchResult, pb.SearchResponse]:
-        result = self._engine.execute(prepared, vector)
-        return result, wire.search_response(result, request_id)
+    def _search_batch(self, entries: Sequence[_BatchEntry]) -> list[pb.SearchResponse | BaseException]:
+        """One executor hop for a whole batch: validate, encode, search, hydrate and build responses."""
+        outcomes = self._engine.search_many(
+            [entry.query for entry in entries], [entry.image for entry in entries], self._observe_encode
+        )
+        responses: list[pb.SearchResponse | BaseException] = []
+        for entry, outcome in zip(entries, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                responses.append(outcome)
+                continue
+            if entry.decode_ms:
+                outcome = replace(outcome, timings=(StageTiming("decode", entry.decode_ms), *outcome.timings))
+            responses.append(self._respond(outcome, entry.request_id))
+        return responses
 
-    def _search(self, query: SearchQuery, request_id: str) -> tuple[SearchResult, pb.SearchResponse]:
-        result = self._engine.search(query)
-        return result, wire.search_response(result, request_id)
+    def _search_alone(self, query: SearchQuery, request_id: str) -> pb.SearchResponse:
+        return self._respond(self._engine.search(query), request_id)
+
+    def _respond(self, result: SearchResult, request_id: str) -> pb.SearchResponse:
+        for timing in result.timings:
+            self._metrics.stage_latency.labels(timing.stage).observe(timing.ms / 1000)
+        return wire.search_response(result, request_id)
+
+    def _observe_encode(self, kind: str, size: int) -> None:
+        self._metrics.batch_size.labels(kind).observe(size)
 
     async def Encode(self, request: pb.EncodeRequest, context: grpc.aio.ServicerContext) -> pb.EncodeResponse:
         async def work(_request_id: str) -> pb.EncodeResponse:
@@ -186,48 +223,6 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             return wire.collections_response(collections)
 
         return await self._serve("ListCollections", context, work)
-
-    # ---- batched encoding ---------------------------------------------------------------------
-
-    async def _query_vector(self, prepared: PreparedQuery) -> QueryVector:
-        space = prepared.route.space
-        query = prepared.query
-        started = time.perf_counter()
-        if prepared.kind == "text":
-            batcher = self._text_batchers.get(space)
-            if batcher is None:
-                batcher = self._text_batcher(space)
-            result = await batcher.submit((query.text or "", prepared.route.long_text))
-        elif prepared.kind == "image":
-            image = await self._run(self._engine.decode_image, query.image or b"")
-            prepared.timings.append(StageTiming("decode", (time.perf_counter() - started) * 1000))
-            started = time.perf_counter()
-            image_batcher = self._image_batchers.get(space)
-            if image_batcher is None:
-                image_batcher = self._image_batcher(space)
-            result = QueryVector(await image_batcher.submit(image))
-        else:
-            return await self._run(self._engine.query_vector, prepared)
-        prepared.timings.append(StageTiming("encode", (time.perf_counter() - started) * 1000))
-        return result
-
-    def _text_batcher(self, space: str) -> MicroBatcher[tuple[str, str], QueryVector]:
-        def encode(items: Sequence[tuple[str, str]]) -> list[QueryVector]:
-            self._metrics.batch_size.labels("text").observe(len(items))
-            return self._engine.encode_texts(space, items)
-
-        batcher = MicroBatcher(encode, self._executor, self._settings.server.batch_window_ms)
-        self._text_batchers[space] = batcher
-        return batcher
-
-    def _image_batcher(self, space: str) -> MicroBatcher[Image.Image, np.ndarray]:
-        def encode(images: Sequence[Image.Image]) -> list[np.ndarray]:
-            self._metrics.batch_size.labels("image").observe(len(images))
-            return self._engine.encode_images(space, images)
-
-        batcher = MicroBatcher(encode, self._executor, self._settings.server.batch_window_ms)
-        self._image_batchers[space] = batcher
-        return batcher
 
 
 def _limit_faiss_threads(threads: int) -> None:
@@ -355,7 +350,7 @@ class SearchServer:
         self.metrics.stop_http()
         if self.admin is not None:
             self.admin.shutdown()
-        self.servicer.executor.shutdown(wait=True, cancel_futures=True)
+        self.servicer.close()
         log.info("clipsearch server stopped")
 
     async def wait(self) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from clipsearch.searcher.indexes import IndexSnapshot
     from clipsearch.storage.db import Database
-    from clipsearch.storage.records import AssetRecord
+    from clipsearch.storage.records import AssetRecord, AssetSummary
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +133,8 @@ class StorageCatalog:
         records, missing = self._item_cache.get_many(collection, item_ids)
         if missing:
             with self._db.read_session() as session:
-                found = assets.get_assets(session, missing)
-            loaded = [_item(collection, a) for a in found.values()]
+                found = assets.get_asset_summaries(session, missing)
+            loaded = [_hit_item(collection, a) for a in found.values()]
             self._item_cache.put_many(collection, loaded)
             records.update((r.item_id, r) for r in loaded)
         return records
@@ -236,6 +236,18 @@ def _item(collection: str, asset: AssetRecord, frame_times: tuple[float, ...] = 
         metadata=dict(asset.metadata or {}),
         duration_sec=float(asset.duration_sec or 0.0),
         frame_times=frame_times,
+    )
+
+
+def _hit_item(collection: str, asset: AssetSummary) -> ItemRecord:
+    return ItemRecord(
+        item_id=asset.id,
+        collection=collection,
+        uri=asset.uri,
+        media_type=asset.media_type,
+        text=asset.text or "",
+        metadata=asset.metadata,
+        duration_sec=float(asset.duration_sec or 0.0),
     )
 
 

@@ -15,6 +15,7 @@ from clipsearch.storage.models import ASSET_STATUSES, MEDIA_TYPES, Asset, Frame,
 from clipsearch.storage.records import (
     AssetRecord,
     AssetStatus,
+    AssetSummary,
     AssetWrite,
     FrameRecord,
     MediaType,
@@ -241,6 +242,21 @@ def get_assets(session: Session, asset_ids: Iterable[int]) -> dict[int, AssetRec
     for start in range(0, len(wanted), _IN_BATCH):
         rows = session.scalars(select(Asset).where(Asset.id.in_(wanted[start : start + _IN_BATCH])))
         out.update((r.id, asset_record(r)) for r in rows)
+    return out
+
+
+def get_asset_summaries(session: Session, asset_ids: Iterable[int]) -> dict[int, AssetSummary]:
+    """Bulk read of what search hits show, by id (missing ids are absent): a plain column select,
+    several times cheaper than loading ORM rows, since every search hydrates its page through it."""
+    wanted = sorted(set(asset_ids))
+    columns = (Asset.id, Asset.uri, Asset.media_type, Asset.meta, Asset.text, Asset.duration_sec)
+    out: dict[int, AssetSummary] = {}
+    for start in range(0, len(wanted), _IN_BATCH):
+        rows = session.execute(select(*columns).where(Asset.id.in_(wanted[start : start + _IN_BATCH])))
+        for asset_id, uri, media_type, meta, text, duration in rows.tuples():
+            out[asset_id] = AssetSummary(
+                asset_id, uri, cast(MediaType, media_type), dict(meta or {}), text, duration
+            )
     return out
 
 

@@ -56,6 +56,19 @@ class AssetRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AssetSummary:
+    """What a search hit shows of an asset: the hydration read on every search's path, so it loads
+    just these columns (no timestamps or bookkeeping, no ORM objects)."""
+
+    id: int
+    uri: str
+    media_type: MediaType
+    metadata: dict[str, Any]
+    text: str | None
+    duration_sec: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class NewAsset:
     """One asset for `assets.insert_assets` (bulk loads: imports, benchmarks)."""
 

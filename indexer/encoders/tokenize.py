@@ -33,6 +33,7 @@ class TextTokenizer:
         # and changes them per call: a `count` racing an encode in another thread (the server
         # routes and encodes concurrently) can leave the batch padded to the wrong length.
         self._lock = threading.Lock()
+        self._counter = _counting_tokenizer(impl) if is_hf else None
 
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         if self._is_hf:
@@ -44,11 +45,31 @@ class TextTokenizer:
         """Tokens `text` needs including start/end tokens, as if the context were unlimited."""
         clean = getattr(self._impl, "clean_fn", None)
         cleaned = clean(text) if callable(clean) else text
+        if self._counter is not None:
+            return len(self._counter.encode(cleaned).ids)
         if self._is_hf:
             with self._lock:
                 # verbose=False: counting past the model maximum is the point here, not a mistake.
                 return len(self._impl.tokenizer(cleaned, truncation=False, verbose=False).input_ids)
         return len(self._impl.encode(cleaned)) + 2
+
+
+def _counting_tokenizer(impl: Any) -> Any | None:
+    """A private copy of a fast tokenizer's Rust backend with truncation and padding off.
+
+    Routing counts the tokens of every text query; through the transformers call layer that costs
+    ~0.13 ms a text, through the backend ~0.02 ms, and a private copy never touches the settings the
+    shared tokenizer changes per call (so it needs no lock). None when there is no fast backend.
+    """
+    backend = getattr(getattr(impl, "tokenizer", None), "backend_tokenizer", None)
+    if backend is None:
+        return None
+    from tokenizers import Tokenizer
+
+    counter = Tokenizer.from_str(backend.to_str())
+    counter.no_truncation()
+    counter.no_padding()
+    return counter
 
 
 def build_tokenizer(resolved: ResolvedModel, context_length: int, language: str = "") -> TextTokenizer:

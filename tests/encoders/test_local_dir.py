@@ -157,3 +157,25 @@ def test_fp16_on_cpu_is_a_config_error(tiny_base: Path) -> None:
 def test_language_code_needs_a_tokenizer_that_takes_one(tiny_multilingual: Path) -> None:
     with pytest.raises(ConfigError, match="source-language"):
         load_encoder("m", _space(tiny_multilingual, language="deu_Latn"))
+
+
+@pytest.mark.parametrize("model", ["shapes-base", "shapes-multilingual"])
+def test_fast_token_count_equals_the_tokenizers_own(model: str) -> None:
+    """Routing counts through a private copy of the Rust backend; it must agree with the full
+    transformers call (specials included, no truncation) on short, long and non-Latin texts, also
+    after the shared tokenizer was last used with truncation and padding on."""
+    models = Path(__file__).resolve().parents[2] / "models"
+    enc = load_encoder("m", _space(models / model))
+    enc.encode_texts(["warm the shared tokenizer up with padding and truncation"])
+    hf = enc._tokenizer._impl  # type: ignore[attr-defined]
+    texts = [
+        "a red circle",
+        "ein roter Kreis oben links &amp; ein blauer Stern",
+        "  un   cercle   rouge\n\tà droite  ",
+        "赤い丸と青い四角",
+        " ".join(["word"] * 300),
+    ]
+    for text in texts:
+        expected = len(hf.tokenizer(hf.clean_fn(text), truncation=False, verbose=False).input_ids)
+        assert enc.count_tokens(text) == expected, text
+    assert enc.count_tokens(texts[-1]) > enc.info.context_length
