@@ -62,6 +62,33 @@ def test_asset_upsert_detects_changes_and_round_trips_metadata(db: Database) -> 
         assert created is not None and created.tzinfo is not None
 
 
+def test_asset_summaries_carry_what_a_hit_shows(db: Database) -> None:
+    """The searcher's hydration read: the same values as the full records, in chunks of any size."""
+    meta = {"year": 2021, "tags": ["a", "b"], "nested": {"k": 1.5}, "uni": "straße"}
+    with db.session() as s:
+        c = catalog.create_collection(s, "c")
+        made = [
+            assets.upsert_asset(s, c.id, f"file:///{i}.jpg", "image", metadata={**meta, "i": i})[0].id
+            for i in range(1203)  # more than one IN (...) chunk
+        ]
+        video, _ = assets.upsert_asset(s, c.id, "file:///v.mp4", "video", duration_sec=12.5, text="a caption")
+    with db.session() as s:
+        summaries = assets.get_asset_summaries(s, [*made, video.id, 999_999, made[0]])
+        full = assets.get_assets(s, [*made, video.id])
+    assert summaries.keys() == full.keys()
+    for asset_id, summary in summaries.items():
+        record = full[asset_id]
+        assert (summary.uri, summary.media_type, summary.metadata, summary.text, summary.duration_sec) == (
+            record.uri,
+            record.media_type,
+            record.metadata,
+            record.text,
+            record.duration_sec,
+        )
+    assert summaries[made[7]].metadata == {**meta, "i": 7}
+    assert summaries[video.id].duration_sec == 12.5 and summaries[video.id].text == "a caption"
+
+
 def test_keyset_pagination_and_failed_transaction_rolls_back(db: Database) -> None:
     with db.session() as s:
         c = catalog.create_collection(s, "c")
