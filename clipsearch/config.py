@@ -171,8 +171,8 @@ class ServerSettings(_Section):
     item_cache_seconds: float = Field(default=1.0, ge=0)
     grace_seconds: float = Field(default=5.0, ge=0)
     workers: int = Field(default=4, ge=1, le=256)
-    #: OpenMP threads per FAISS search (0 = FAISS's default). Queries arrive one by one and run
-    #: concurrently in `workers`; one thread each avoids OpenMP barriers that stall under load.
+    #: OpenMP threads of the thread that runs the batched FAISS searches (0 = FAISS's default). Kept
+    #: out of the model's thread: FAISS and PyTorch share one OpenMP setting per thread.
     faiss_threads: int = Field(default=1, ge=0, le=256)
 
 

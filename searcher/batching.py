@@ -10,6 +10,12 @@ is what kept the model idle when every batch was scheduled from the loop.
 `elsewhere()`, when given, tells how many requests are in the server in all (admitted, not yet
 answered); when every one of them is already in the batch there is nobody to wait for.
 
+`finish`, when given, splits the work in two pipelined steps: `fn` runs on the first thread and
+hands its output to `finish` on a second one, so batch N's second step overlaps batch N+1's first
+(the server: N's search and hydration, in Python, while N+1 is in the model, which mostly runs
+without the GIL). The first thread runs at most one batch ahead. `initializer` runs once in the
+thread that produces the answers (the second step's thread when there is one).
+
 A batch function may answer one input with an exception instance: that caller alone gets the error
 (one bad query in a batch fails only itself); an exception raised by the function reaches every
 caller of that batch.
@@ -44,10 +50,11 @@ class MicroBatcher(Generic[T, R]):
 
     def __init__(
         self,
-        fn: Callable[[Sequence[T]], Sequence[R | BaseException]],
+        fn: Callable[[Sequence[T]], Any],
         window_ms: float,
         max_batch: int = 64,
         *,
+        finish: Callable[[Any], Sequence[R | BaseException]] | None = None,
         name: str = "batcher",
         initializer: Callable[[], None] | None = None,
         elsewhere: Callable[[], int] | None = None,
@@ -55,13 +62,16 @@ class MicroBatcher(Generic[T, R]):
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self._fn = fn
+        self._finish = finish
+        # Bounded: the first step waits rather than run ahead of a slow second step.
+        self._handoff: queue.Queue[tuple[list[_Waiting[T, R]], Any] | None] = queue.Queue(maxsize=1)
+        self._threads: list[threading.Thread] = []
         self._window = max(window_ms, 0.0) / 1000.0
         self._max_batch = max_batch
         self._initializer = initializer
         self._elsewhere = elsewhere
         self._queue: queue.SimpleQueue[_Waiting[T, R] | None] = queue.SimpleQueue()
         self._name = name
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
         self.batches = 0
@@ -80,30 +90,54 @@ class MicroBatcher(Generic[T, R]):
         """Stop taking requests; those already queued are still served (a drain), then the thread ends."""
         with self._lock:
             self._closed = True
-            thread = self._thread
-        if thread is not None:
+            threads = list(self._threads)
+        if threads:
             self._queue.put(None)
-            thread.join(timeout)
+            for thread in threads:
+                thread.join(timeout)
         self._fail_queued(BatcherClosed(f"{self._name} is closed"))
 
     def _start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             return
         with self._lock:
-            if self._thread is None and not self._closed:
-                self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
-                self._thread.start()
+            if self._threads or self._closed:
+                return
+            workers = [(self._work, self._name)]
+            if self._finish is not None:
+                workers.append((self._work_finish, f"{self._name}-finish"))
+            for target, name in workers:
+                thread = threading.Thread(target=target, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     # ---- the worker thread --------------------------------------------------------------------
 
     def _work(self) -> None:
-        if self._initializer is not None:
+        if self._initializer is not None and self._finish is None:
             self._initializer()
         while True:
             batch = self._gather()
             if batch is None:
+                if self._finish is not None:
+                    self._handoff.put(None)
                 return
             self._run(batch)
+
+    def _work_finish(self) -> None:
+        if self._initializer is not None:
+            self._initializer()
+        assert self._finish is not None
+        while True:
+            handed = self._handoff.get()
+            if handed is None:
+                return
+            batch, intermediate = handed
+            try:
+                outcomes = self._finish(intermediate)
+            except BaseException as exc:
+                outcomes = [exc] * len(batch)
+            self._answer(batch, outcomes)
 
     def _gather(self) -> list[_Waiting[T, R]] | None:
         """The next batch: block for one request, then take what waits or arrives within the window."""
@@ -142,13 +176,20 @@ class MicroBatcher(Generic[T, R]):
             return
         self.batches += 1
         self.items += len(batch)
-        outcomes: Sequence[R | BaseException]
         try:
-            outcomes = self._fn([item for item, _, _ in batch])
-            if len(outcomes) != len(batch):
-                raise RuntimeError(f"batch function returned {len(outcomes)} results for {len(batch)} inputs")
+            result = self._fn([item for item, _, _ in batch])
         except BaseException as exc:  # every waiter learns about the failure, none hangs
-            outcomes = [exc] * len(batch)
+            self._answer(batch, [exc] * len(batch))
+            return
+        if self._finish is not None:
+            self._handoff.put((batch, result))
+            return
+        self._answer(batch, result)
+
+    def _answer(self, batch: list[_Waiting[T, R]], outcomes: Sequence[R | BaseException]) -> None:
+        if len(outcomes) != len(batch):
+            error = RuntimeError(f"batch function returned {len(outcomes)} results for {len(batch)} inputs")
+            outcomes = [error] * len(batch)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[R], R | BaseException]]] = {}
         for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, outcome))

@@ -80,6 +80,15 @@ class PreparedQuery:
     truncated: bool = False
 
 
+@dataclass(slots=True)
+class EncodedBatch:
+    """A batch between `encode_batch` and `finish_batch`: the queries with vectors, and the outcome
+    so far of every query (None = still running, else its result or its error)."""
+
+    ready: list[tuple[int, PreparedQuery, QueryVector]]
+    outcomes: list[SearchResult | Exception | None]
+
+
 class Stopwatch:
     def __init__(self, timings: list[StageTiming]) -> None:
         self._timings = timings
@@ -160,6 +169,15 @@ class SearchEngine:
         `images` may carry already decoded query images (by position); `on_encode(kind, n)` is told
         the size of every batched model call. A stage's timing is the time of the batched step.
         """
+        return self.finish_batch(self.encode_batch(queries, images, on_encode))
+
+    def encode_batch(
+        self,
+        queries: Sequence[SearchQuery],
+        images: Sequence[Image.Image | None] | None = None,
+        on_encode: Callable[[str, int], None] | None = None,
+    ) -> EncodedBatch:
+        """The first half of `search_many`: validate, route and encode (the model's part)."""
         outcomes: list[SearchResult | Exception | None] = [None] * len(queries)
         prepared: dict[int, PreparedQuery] = {}
         for position, query in enumerate(queries):
@@ -169,8 +187,14 @@ class SearchEngine:
                 outcomes[position] = exc
         vectors = self._query_vectors(prepared, images, outcomes, on_encode)
         ready = [(position, prepared[position], vectors[position]) for position in sorted(vectors)]
-        self._execute_many(ready, outcomes)
-        return [RuntimeError("query not answered") if o is None else o for o in outcomes]
+        return EncodedBatch(ready, outcomes)
+
+    def finish_batch(self, batch: EncodedBatch) -> list[SearchResult | Exception]:
+        """The second half of `search_many`: candidates, stages, hydration (the index's part). The
+        server runs it on another thread than `encode_batch`, so one batch's search overlaps the
+        next one's model call."""
+        self._execute_many(batch.ready, batch.outcomes)
+        return [RuntimeError("query not answered") if o is None else o for o in batch.outcomes]
 
     def _query_vectors(
         self,

@@ -31,7 +31,7 @@ from clipsearch.proto.v1 import search_pb2_grpc as pb_grpc
 from clipsearch.searcher import wire
 from clipsearch.searcher.admission import AdmissionControl
 from clipsearch.searcher.batching import MicroBatcher
-from clipsearch.searcher.engine import SearchEngine
+from clipsearch.searcher.engine import EncodedBatch, SearchEngine
 from clipsearch.searcher.metrics import ServerMetrics
 from clipsearch.searcher.status import status_for
 from clipsearch.searcher.types import SearchQuery, SearchResult, StageTiming
@@ -62,17 +62,15 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         self._settings = settings
         self._metrics = metrics
         self._executor = ThreadPoolExecutor(
-            max_workers=settings.server.workers,
-            thread_name_prefix="clipsearch",
-            initializer=_limit_faiss_threads,
-            initargs=(settings.server.faiss_threads,),
+            max_workers=settings.server.workers, thread_name_prefix="clipsearch"
         )
         self._admission: AdmissionControl | None = None
         # Every text, image, item and vector query joins one dynamic batch (see `_search_batch`).
         self._search_batcher: MicroBatcher[_BatchEntry, pb.SearchResponse] = MicroBatcher(
-            self._search_batch,
+            self._encode_batch,
             settings.server.batch_window_ms,
             settings.server.max_batch,
+            finish=self._finish_batch,
             name="clipsearch-batch",
             initializer=partial(_limit_faiss_threads, settings.server.faiss_threads),
             elsewhere=self._in_flight,
@@ -164,13 +162,19 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
 
         return await self._serve("Search", context, work)
 
-    def _search_batch(self, entries: Sequence[_BatchEntry]) -> list[pb.SearchResponse | BaseException]:
-        """One executor hop for a whole batch: validate, encode, search, hydrate and build responses."""
-        outcomes = self._engine.search_many(
-            [entry.query for entry in entries], [entry.image for entry in entries], self._observe_encode
-        )
+    def _encode_batch(self, entries: Sequence[_BatchEntry]) -> tuple[Sequence[_BatchEntry], EncodedBatch]:
+        """Batch thread, first step: validate, route and encode every query of the batch."""
+        images = [entry.image for entry in entries]
+        encoded = self._engine.encode_batch([entry.query for entry in entries], images, self._observe_encode)
+        return entries, encoded
+
+    def _finish_batch(
+        self, step: tuple[Sequence[_BatchEntry], EncodedBatch]
+    ) -> list[pb.SearchResponse | BaseException]:
+        """Batch thread, second step: search, hydrate and build every response."""
+        entries, encoded = step
         responses: list[pb.SearchResponse | BaseException] = []
-        for entry, outcome in zip(entries, outcomes, strict=True):
+        for entry, outcome in zip(entries, self._engine.finish_batch(encoded), strict=True):
             if isinstance(outcome, BaseException):
                 responses.append(outcome)
                 continue
@@ -226,9 +230,10 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
 
 
 def _limit_faiss_threads(threads: int) -> None:
-    """Per worker thread: OpenMP's thread count is a per-thread setting, so setting it once on the
-    loop thread leaves every pool thread at the OMP_NUM_THREADS default (each query then spins up a
-    team of OpenMP threads that fight the encoder for the cores)."""
+    """In the thread that runs the batched FAISS searches only. OpenMP's thread count is a per-thread
+    setting shared by FAISS and PyTorch (one OpenMP runtime): set in a thread that also runs the
+    model, it silently makes PyTorch single-threaded there too. Idle OpenMP teams spin and steal the
+    cores the model needs, hence a small count for FAISS."""
     if threads:
         import faiss
 

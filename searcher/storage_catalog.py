@@ -132,8 +132,7 @@ class StorageCatalog:
 
         records, missing = self._item_cache.get_many(collection, item_ids)
         if missing:
-            with self._db.read_session() as session:
-                found = assets.get_asset_summaries(session, missing)
+            found = assets.read_asset_summaries(self._db, missing)
             loaded = [_hit_item(collection, a) for a in found.values()]
             self._item_cache.put_many(collection, loaded)
             records.update((r.item_id, r) for r in loaded)

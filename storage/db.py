@@ -94,6 +94,35 @@ class Database:
             yield session
 
     @contextmanager
+    def raw_cursor(self) -> Iterator[Any]:
+        """A DBAPI cursor on a pooled connection, for the one read on every search's path (hydrating a
+        page of hits), where SQLAlchemy's session and statement layers cost ~10x the query itself.
+
+        Plain SQL with `placeholder` marks, reads only. SQLite runs in autocommit (one statement is
+        one snapshot, no lock taken); on PostgreSQL the pool rolls the read transaction back.
+        """
+        errors = self.engine.dialect.loaded_dbapi.OperationalError
+        try:
+            connection = self.engine.raw_connection()
+        except OperationalError as exc:
+            raise Unavailable(f"database error on {redact(str(self.url))}: {exc.orig}") from exc
+        try:
+            cursor = connection.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+        except errors as exc:
+            raise Unavailable(f"database error on {redact(str(self.url))}: {exc}") from exc
+        finally:
+            connection.close()
+
+    @property
+    def placeholder(self) -> str:
+        """The DBAPI parameter mark for `raw_cursor` statements."""
+        return "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+
+    @contextmanager
     def _unit_of_work(self, factory: sessionmaker[Session]) -> Iterator[Session]:
         session = factory()
         try:

@@ -72,8 +72,8 @@ def test_asset_summaries_carry_what_a_hit_shows(db: Database) -> None:
             for i in range(1203)  # more than one IN (...) chunk
         ]
         video, _ = assets.upsert_asset(s, c.id, "file:///v.mp4", "video", duration_sec=12.5, text="a caption")
+    summaries = assets.read_asset_summaries(db, [*made, video.id, 999_999, made[0]])
     with db.session() as s:
-        summaries = assets.get_asset_summaries(s, [*made, video.id, 999_999, made[0]])
         full = assets.get_assets(s, [*made, video.id])
     assert summaries.keys() == full.keys()
     for asset_id, summary in summaries.items():
