@@ -133,7 +133,7 @@ class StorageCatalog:
         records, missing = self._item_cache.get_many(collection, item_ids)
         if missing:
             found = assets.read_asset_summaries(self._db, missing)
-            loaded = [_hit_item(collection, a) for a in found.values()]
+            loaded = [_item(collection, a) for a in found.values()]
             self._item_cache.put_many(collection, loaded)
             records.update((r.item_id, r) for r in loaded)
         return records
@@ -225,7 +225,10 @@ class StorageCatalog:
         return np.asarray(ids, dtype=np.int64)
 
 
-def _item(collection: str, asset: AssetRecord, frame_times: tuple[float, ...] = ()) -> ItemRecord:
+def _item(
+    collection: str, asset: AssetRecord | AssetSummary, frame_times: tuple[float, ...] = ()
+) -> ItemRecord:
+    """A full record (GetItem) or the hydration summary (search hits) as the searcher's item."""
     return ItemRecord(
         item_id=asset.id,
         collection=collection,
@@ -235,18 +238,6 @@ def _item(collection: str, asset: AssetRecord, frame_times: tuple[float, ...] = 
         metadata=dict(asset.metadata or {}),
         duration_sec=float(asset.duration_sec or 0.0),
         frame_times=frame_times,
-    )
-
-
-def _hit_item(collection: str, asset: AssetSummary) -> ItemRecord:
-    return ItemRecord(
-        item_id=asset.id,
-        collection=collection,
-        uri=asset.uri,
-        media_type=asset.media_type,
-        text=asset.text or "",
-        metadata=asset.metadata,
-        duration_sec=float(asset.duration_sec or 0.0),
     )
 
 
