@@ -170,6 +170,7 @@ class ServerSettings(_Section):
     #: how long hydrated hit metadata is reused (a metadata edit may take this long to show); 0 = off.
     item_cache_seconds: float = Field(default=1.0, ge=0)
     grace_seconds: float = Field(default=5.0, ge=0)
+    #: thread pool for video searches, the other RPCs and index loads (searches use the batch threads).
     workers: int = Field(default=4, ge=1, le=256)
     #: OpenMP threads of the thread that runs the batched FAISS searches (0 = FAISS's default). Kept
     #: out of the model's thread: FAISS and PyTorch share one OpenMP setting per thread.
