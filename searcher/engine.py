@@ -36,6 +36,7 @@ from clipsearch.searcher.types import (
     CollectionDescription,
     Encoding,
     Hit,
+    IndexVersionRef,
     ItemRecord,
     LongTextHandling,
     MediaType,
@@ -75,9 +76,14 @@ class PreparedQuery:
     offset: int
     media_types: tuple[MediaType, ...]
     timings: list[StageTiming] = field(default_factory=list)
-    #: how the query text fitted the model (set with its vector).
-    long_text: LongTextHandling = ""
-    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedImage:
+    """A query image decoded before batching (the server decodes in parallel), with its decode time."""
+
+    image: Image.Image
+    ms: float
 
 
 @dataclass(slots=True)
@@ -87,6 +93,18 @@ class EncodedBatch:
 
     ready: list[tuple[int, PreparedQuery, QueryVector]]
     outcomes: list[SearchResult | Exception | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """One query between ranking and hydration: the page's candidates, whether more follow."""
+
+    position: int
+    prepared: PreparedQuery
+    qv: QueryVector
+    index_ref: IndexVersionRef
+    hits: list[Candidate]
+    more: bool
 
 
 class Stopwatch:
@@ -158,7 +176,7 @@ class SearchEngine:
     def search_many(
         self,
         queries: Sequence[SearchQuery],
-        images: Sequence[Image.Image | None] | None = None,
+        images: Sequence[DecodedImage | None] | None = None,
         on_encode: Callable[[str, int], None] | None = None,
     ) -> list[SearchResult | Exception]:
         """Answer a batch of queries; each one's error is its own outcome and never fails the others.
@@ -174,7 +192,7 @@ class SearchEngine:
     def encode_batch(
         self,
         queries: Sequence[SearchQuery],
-        images: Sequence[Image.Image | None] | None = None,
+        images: Sequence[DecodedImage | None] | None = None,
         on_encode: Callable[[str, int], None] | None = None,
     ) -> EncodedBatch:
         """The first half of `search_many`: validate, route and encode (the model's part)."""
@@ -199,7 +217,7 @@ class SearchEngine:
     def _query_vectors(
         self,
         prepared: dict[int, PreparedQuery],
-        images: Sequence[Image.Image | None] | None,
+        images: Sequence[DecodedImage | None] | None,
         outcomes: list[SearchResult | Exception | None],
         on_encode: Callable[[str, int], None] | None,
     ) -> dict[int, QueryVector]:
@@ -214,13 +232,11 @@ class SearchEngine:
                     texts.setdefault(query.route.space, []).append(position)
                 elif query.kind == "image":
                     given = images[position] if images is not None else None
-                    started = time.perf_counter()
-                    image = given if given is not None else self.decode_image(query.query.image or b"")
-                    if given is None:
-                        query.timings.append(StageTiming("decode", (time.perf_counter() - started) * 1000))
-                    pictures.setdefault(query.route.space, []).append((position, image))
+                    decoded = given or self.decode_query_image(query.query.image or b"")
+                    query.timings.append(StageTiming("decode", decoded.ms))
+                    pictures.setdefault(query.route.space, []).append((position, decoded.image))
                 else:
-                    vectors[position] = self.query_vector(query)
+                    vectors[position] = self._single_vector(query)
             except Exception as exc:
                 outcomes[position] = exc
         for space, positions in texts.items():
@@ -337,17 +353,11 @@ class SearchEngine:
     def _count_tokens(self, space: str, text: str) -> int:
         return self.encoders.get(space).count_tokens(text)
 
-    def query_vector(self, prepared: PreparedQuery) -> QueryVector:
-        """Decode and encode a prepared query on its own (the server batches instead)."""
+    def _single_vector(self, prepared: PreparedQuery) -> QueryVector:
+        """The vector of a video, item or raw-vector query (texts and images are encoded in groups)."""
         watch = Stopwatch(prepared.timings)
         query, space = prepared.query, prepared.route.space
-        if prepared.kind == "text":
-            result = self.encode_texts(space, [(query.text or "", prepared.route.long_text)])[0]
-        elif prepared.kind == "image":
-            image = self.decode_image(query.image or b"")
-            watch.lap("decode")
-            result = QueryVector(self.encode_images(space, [image])[0])
-        elif prepared.kind == "video":
+        if prepared.kind == "video":
             frames = self.decode_video(query.video or b"")
             watch.lap("decode")
             result = QueryVector(self.encode_frames_mean(space, frames))
@@ -357,6 +367,12 @@ class SearchEngine:
             result = QueryVector(self.validate_vector(query.collection, space, query.vector or ()))
         watch.lap("encode")
         return result
+
+    def decode_query_image(self, data: bytes) -> DecodedImage:
+        """Decode a query image and time it (before batching; `search_many(images=...)` takes it)."""
+        started = time.perf_counter()
+        image = self.decode_image(data)
+        return DecodedImage(image, (time.perf_counter() - started) * 1000)
 
     def decode_image(self, data: bytes) -> Image.Image:
         from clipsearch.indexer.decode.images import decode_image
@@ -468,43 +484,41 @@ class SearchEngine:
         """Candidates → stages → fuse → page → hydrate for queries with their vectors (into `outcomes`)."""
         snapshot = self.indexes.snapshot  # taken once: a swap mid-batch does not affect these queries
         started = time.perf_counter()
-        requests: list[tuple[int, PreparedQuery, CandidateRequest]] = []
+        requests: list[tuple[int, PreparedQuery, QueryVector, CandidateRequest]] = []
         for position, prepared, qv in batch:
-            prepared.long_text, prepared.truncated = qv.handling, qv.truncated
             try:
-                requests.append((position, prepared, self._candidate_request(snapshot, prepared, qv)))
+                requests.append((position, prepared, qv, self._candidate_request(snapshot, prepared, qv)))
             except Exception as exc:
                 outcomes[position] = exc
-        found = fetch_candidates([request for _, _, request in requests])
+        found = fetch_candidates([request for *_, request in requests])
         elapsed = (time.perf_counter() - started) * 1000
-        pages: list[tuple[int, PreparedQuery, CandidateRequest, list[Candidate], bool]] = []
-        for (position, prepared, request), candidates in zip(requests, found, strict=True):
+        pages: list[_Page] = []
+        for (position, prepared, qv, request), candidates in zip(requests, found, strict=True):
             prepared.timings.append(StageTiming("candidates", elapsed))
             try:
                 page, more = self._rank(snapshot, prepared, request.vector, candidates)
             except Exception as exc:
                 outcomes[position] = exc
                 continue
-            pages.append((position, prepared, request, page, more))
+            pages.append(_Page(position, prepared, qv, request.index.ref, page, more))
         started = time.perf_counter()
         wanted: dict[str, set[int]] = {}
-        for _, prepared, _, page, _ in pages:
-            wanted.setdefault(prepared.query.collection, set()).update(c.item_id for c in page)
+        for entry in pages:
+            wanted.setdefault(entry.prepared.query.collection, set()).update(c.item_id for c in entry.hits)
         records: dict[str, dict[int, ItemRecord]] = {}
         for collection, ids in wanted.items():
             try:
                 records[collection] = self.catalog.items(collection, sorted(ids))
             except Exception as exc:
-                for position, prepared, *_ in pages:
-                    if prepared.query.collection == collection:
-                        outcomes[position] = exc
+                for entry in pages:
+                    if entry.prepared.query.collection == collection:
+                        outcomes[entry.position] = exc
         elapsed = (time.perf_counter() - started) * 1000
-        for position, prepared, request, page, more in pages:
-            found_records = records.get(prepared.query.collection)
-            if found_records is None:
-                continue
-            prepared.timings.append(StageTiming("hydrate", elapsed))
-            outcomes[position] = self._result(snapshot, prepared, request, page, more, found_records)
+        for entry in pages:
+            found_records = records.get(entry.prepared.query.collection)
+            if found_records is not None:
+                entry.prepared.timings.append(StageTiming("hydrate", elapsed))
+                outcomes[entry.position] = self._result(snapshot, entry, found_records)
 
     def _candidate_request(
         self, snapshot: IndexSnapshot, prepared: PreparedQuery, qv: QueryVector
@@ -550,22 +564,15 @@ class SearchEngine:
         end = prepared.offset + prepared.top_k
         return ranked[prepared.offset : end], len(ranked) > end
 
-    def _result(
-        self,
-        snapshot: IndexSnapshot,
-        prepared: PreparedQuery,
-        request: CandidateRequest,
-        page: list[Candidate],
-        more: bool,
-        records: dict[int, ItemRecord],
-    ) -> SearchResult:
+    def _result(self, snapshot: IndexSnapshot, entry: _Page, records: dict[int, ItemRecord]) -> SearchResult:
+        prepared, qv, more = entry.prepared, entry.qv, entry.more
         query, route = prepared.query, prepared.route
         hits = tuple(
             _hit(records[c.item_id], prepared.offset + i, c)
-            for i, c in enumerate(page)
+            for i, c in enumerate(entry.hits)
             if c.item_id in records
         )
-        refs = [request.index.ref]
+        refs = [entry.index_ref]
         frame_index = snapshot.get(query.collection, route.space, "frame")
         if frame_index is not None and any(h.moment is not None for h in hits):
             refs.append(frame_index.ref)
@@ -575,8 +582,8 @@ class SearchEngine:
             space=route.space,
             route_reason=route.reason,
             language=route.language,
-            long_text=prepared.long_text,
-            query_truncated=prepared.truncated,
+            long_text=qv.handling,
+            query_truncated=qv.truncated,
             index_versions=tuple(refs),
             timings=tuple(prepared.timings),
         )

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,14 +31,12 @@ from clipsearch.proto.v1 import search_pb2_grpc as pb_grpc
 from clipsearch.searcher import wire
 from clipsearch.searcher.admission import AdmissionControl
 from clipsearch.searcher.batching import MicroBatcher
-from clipsearch.searcher.engine import EncodedBatch, SearchEngine
+from clipsearch.searcher.engine import DecodedImage, EncodedBatch, SearchEngine
 from clipsearch.searcher.metrics import ServerMetrics
 from clipsearch.searcher.status import status_for
-from clipsearch.searcher.types import SearchQuery, SearchResult, StageTiming
+from clipsearch.searcher.types import SearchQuery, SearchResult
 
 if TYPE_CHECKING:
-    from PIL import Image
-
     from clipsearch.searcher.admin import AdminServicer
 
 log = logging.getLogger(__name__)
@@ -51,8 +49,7 @@ REQUEST_ID_HEADER = "x-request-id"
 @dataclass(frozen=True, slots=True)
 class _BatchEntry:
     query: SearchQuery
-    image: Image.Image | None
-    decode_ms: float
+    image: DecodedImage | None
     request_id: str
 
 
@@ -65,7 +62,8 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             max_workers=settings.server.workers, thread_name_prefix="clipsearch"
         )
         self._admission: AdmissionControl | None = None
-        # Every text, image, item and vector query joins one dynamic batch (see `_search_batch`).
+        # Every text, image, item and vector query joins one dynamic batch, in two pipelined steps
+        # (`_encode_batch` | `_finish_batch`).
         self._search_batcher: MicroBatcher[_BatchEntry, pb.SearchResponse] = MicroBatcher(
             self._encode_batch,
             settings.server.batch_window_ms,
@@ -81,7 +79,7 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         return 0 if self._admission is None else self._admission.in_flight
 
     def close(self) -> None:
-        """Finish the batch in progress, then stop the batch thread and the thread pool."""
+        """Serve the searches already queued, then stop the batch threads and the thread pool."""
         self._search_batcher.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
@@ -153,12 +151,10 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             if query.kind == "video":
                 # Decoding a query video takes long: it runs on its own instead of holding up a batch.
                 return await self._run(self._search_alone, query, request_id)
-            image, decode_ms = None, 0.0
+            image = None
             if query.kind == "image":  # decoded before batching, so that decodes run in parallel
-                started = time.perf_counter()
-                image = await self._run(self._engine.decode_image, query.image or b"")
-                decode_ms = (time.perf_counter() - started) * 1000
-            return await self._search_batcher.submit(_BatchEntry(query, image, decode_ms, request_id))
+                image = await self._run(self._engine.decode_query_image, query.image or b"")
+            return await self._search_batcher.submit(_BatchEntry(query, image, request_id))
 
         return await self._serve("Search", context, work)
 
@@ -177,10 +173,8 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         for entry, outcome in zip(entries, self._engine.finish_batch(encoded), strict=True):
             if isinstance(outcome, BaseException):
                 responses.append(outcome)
-                continue
-            if entry.decode_ms:
-                outcome = replace(outcome, timings=(StageTiming("decode", entry.decode_ms), *outcome.timings))
-            responses.append(self._respond(outcome, entry.request_id))
+            else:
+                responses.append(self._respond(outcome, entry.request_id))
         return responses
 
     def _search_alone(self, query: SearchQuery, request_id: str) -> pb.SearchResponse:
@@ -308,10 +302,6 @@ class SearchServer:
         self.port = add_listening_port(
             server, f"{settings.server.host}:{settings.server.port}", settings.auth
         )
-        if settings.server.faiss_threads:
-            import faiss
-
-            faiss.omp_set_num_threads(settings.server.faiss_threads)
         # Load models and the active indices before answering SERVING.
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.servicer.executor, self.engine.warm_up)
