@@ -1,0 +1,209 @@
+"""Per-query costs on the search path, each against the way it was done before, in the same run.
+
+hydration     a page of 10 hits read with `assets.read_asset_summaries` (one plain SELECT on a
+              DBAPI cursor) vs `assets.get_assets` in a `read_session` (ORM rows, the old read);
+token count   `count_tokens` through the private Rust-backend copy vs the full transformers call
+              (`tokenizer(text, truncation=False)`), per shapes model;
+gRPC floor    a grpc.aio server that answers every Search with a prebuilt 10-hit response: the
+              latency and server CPU per request that no search code can go below, against
+              protobuf serialise + parse of the same messages in process.
+
+  .venv/bin/python bench/hotpath.py [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def per_call_us(fn: Callable[[], object], repeats: int) -> float:
+    """Median of 5 timed runs of `repeats` calls, in µs per call."""
+    fn()
+    runs = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        runs.append((time.perf_counter() - started) / repeats * 1e6)
+    return statistics.median(runs)
+
+
+def report(name: str, figure: float, baseline_name: str, baseline: float) -> None:
+    print(
+        f"  {name:<34} {figure:9.1f} µs   {baseline_name:<28} {baseline:9.1f} µs   ratio {baseline / figure:5.1f}×"
+    )
+
+
+def hydration(repeats: int) -> None:
+    from clipsearch.storage import assets, catalog
+    from clipsearch.storage.db import Database
+    from clipsearch.storage.records import NewAsset
+
+    print("== hydration of a 10-hit page (SQLite, 10k assets)")
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{tmp}/bench.db")
+        db.create_all()
+        with db.session() as session:
+            collection = catalog.create_collection(session, "bench")
+            new = [
+                NewAsset(f"file:///img/{i}.jpg", "image", {"n": i, "tag": "odd" if i % 2 else "even"})
+                for i in range(10_000)
+            ]
+            ids = assets.insert_assets(session, collection.id, new, status="indexed")
+        pages = [ids[i * 97 % 9_000 : i * 97 % 9_000 + 10] for i in range(64)]
+        turn = iter(range(10**9))
+
+        def summaries() -> object:
+            return assets.read_asset_summaries(db, pages[next(turn) % len(pages)])
+
+        def orm_rows() -> object:
+            with db.read_session() as session:
+                return assets.get_assets(session, pages[next(turn) % len(pages)])
+
+        report(
+            "read_asset_summaries",
+            per_call_us(summaries, repeats),
+            "read_session + get_assets",
+            per_call_us(orm_rows, repeats),
+        )
+        db.dispose()
+
+
+def token_count(repeats: int) -> None:
+    print("== token count of a query text (routing; both sides clean the text the same way)")
+    for model in ("shapes-base", "shapes-multilingual"):
+        fast, full = _count_costs(
+            model, "ein roter Kreis oben links und ein blauer Stern in der Mitte", repeats
+        )
+        report(f"count_tokens ({model})", fast, "transformers call", full)
+
+
+def _count_costs(model: str, text: str, repeats: int) -> tuple[float, float]:
+    from clipsearch.config import SHAPES_MODELS_DIR, SpaceSettings
+    from clipsearch.indexer.encoders import load_encoder
+
+    space = SpaceSettings(model=f"local-dir:{SHAPES_MODELS_DIR / model}", precision="fp32", backend="torch")
+    encoder = load_encoder("bench", space)
+    hf = encoder._tokenizer._impl  # type: ignore[attr-defined]  # the full transformers call
+
+    def full_call() -> object:
+        return len(hf.tokenizer(hf.clean_fn(text), truncation=False, verbose=False).input_ids)
+
+    return per_call_us(lambda: encoder.count_tokens(text), repeats), per_call_us(full_call, repeats)
+
+
+ECHO_SERVER = """
+import asyncio, sys
+import grpc
+from clipsearch.proto.v1 import search_pb2 as pb, search_pb2_grpc as pbg
+RESPONSE = pb.SearchResponse.FromString(sys.stdin.buffer.read())
+class Echo(pbg.SearchServiceServicer):
+    async def Search(self, request, context):
+        return RESPONSE
+async def main():
+    server = grpc.aio.server()
+    pbg.add_SearchServiceServicer_to_server(Echo(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(port, flush=True)
+    await server.wait_for_termination()
+asyncio.run(main())
+"""
+
+
+def grpc_floor(requests: int) -> None:
+    import grpc
+
+    from clipsearch.proto.v1 import search_pb2 as pb
+    from clipsearch.proto.v1 import search_pb2_grpc as pbg
+
+    print("== gRPC floor: a server that answers Search with a prebuilt 10-hit response")
+    response = pb.SearchResponse(
+        hits=[
+            pb.Hit(
+                id=str(i),
+                uri=f"file:///img/{i}.jpg",
+                score=0.5,
+                rank=i,
+                text="",
+                media_type=pb.MEDIA_TYPE_IMAGE,
+            )
+            for i in range(10)
+        ]
+    )
+    for hit in response.hits:
+        hit.metadata.update({"n": 1, "tag": "odd"})
+    request = pb.SearchRequest(collection="bench", vector=pb.Vector(values=[0.1] * 128), top_k=10)
+    data = response.SerializeToString()
+    in_process = per_call_us(lambda: pb.SearchResponse.FromString(response.SerializeToString()), 2000)
+    in_process += per_call_us(lambda: pb.SearchRequest.FromString(request.SerializeToString()), 2000)
+
+    server = subprocess.Popen(
+        [sys.executable, "-c", ECHO_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=False
+    )
+    assert server.stdin is not None and server.stdout is not None
+    server.stdin.write(data)
+    server.stdin.close()
+    port = int(server.stdout.readline())
+
+    def cpu_seconds() -> float:
+        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    async def measure(concurrency: int) -> tuple[float, float]:
+        latencies: list[float] = []
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pbg.SearchServiceStub(channel)
+            await stub.Search(request)
+
+            async def worker() -> None:
+                for _ in range(requests // concurrency):
+                    started = time.perf_counter()
+                    await stub.Search(request, timeout=30)
+                    latencies.append((time.perf_counter() - started) * 1e6)
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return statistics.median(latencies), len(latencies)
+
+    try:
+        for concurrency in (1, 32):
+            before = cpu_seconds()
+            p50, done = asyncio.run(measure(concurrency))
+            server_cpu = (cpu_seconds() - before) / done * 1e6
+            print(
+                f"  concurrency {concurrency:<3} p50 {p50:8.1f} µs   server CPU {server_cpu:7.1f} µs/request   "
+                f"in-process serialise+parse {in_process:6.1f} µs   ratio {p50 / in_process:5.1f}×"
+            )
+    finally:
+        server.kill()
+        server.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=400, help="calls per timed run")
+    parser.add_argument("--requests", type=int, default=2000, help="gRPC requests per concurrency")
+    args = parser.parse_args()
+    hydration(args.repeats)
+    token_count(args.repeats)
+    grpc_floor(args.requests)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
