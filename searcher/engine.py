@@ -1,13 +1,11 @@
 """The search core (no gRPC): validate → route → encode → candidates → stages → fuse → page → hydrate.
 
-Usable in-process (tests, benchmarks) through `SearchEngine.search`; the server splits the same steps
-(`prepare`, `encode_*`, `execute`) so that it can micro-batch the encodes of concurrent queries.
+Batches first: `search_many` answers a batch (one model call per space, one FAISS search per index,
+one hydration read), `search` is a batch of one. The server runs the batch's two halves,
+`encode_batch` and `finish_batch`, on two pipelined threads.
 
 Metadata filters: the filter is resolved to the set of matching item ids by SQL (storage's filter
-language), then the ANN search over-fetches and keeps only allowed ids, growing the fetch until the
-page is full or the whole index was seen. This works for every faiss index type (no IDSelector support
-needed) and stays exact: a filtered query never misses an allowed item that an unfiltered one would
-rank as high.
+language), then the ANN search over-fetches and keeps only allowed ids (`searcher/candidates.py`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""The gRPC search server (grpc.aio): health, reflection, admission control, micro-batched encodes,
-hot swap of index versions, Prometheus metrics, graceful shutdown.
+"""The gRPC search server (grpc.aio): health, reflection, admission control, dynamic batching of
+searches, hot swap of index versions, Prometheus metrics, graceful shutdown.
 
 Every RPC goes through `_serve`, the one place that assigns a request id, applies admission control and
-the caller's deadline, records metrics and maps exceptions to status codes. Blocking work (model, faiss,
-SQL) runs in a thread pool, never on the event loop. Auth interceptors and TLS come from
+the caller's deadline, records metrics and maps exceptions to status codes. Blocking work never runs on
+the event loop: searches go to the batch threads (`searcher/batching.py`), the rest to a thread pool. Auth interceptors and TLS come from
 `clipsearch.searcher.auth` / `.tls` and are configured by `AuthSettings`.
 """
 
