@@ -3,7 +3,8 @@
 For each corpus size (10k and 100k synthetic vectors in the encoder's dimension, written through
 storage's bulk insert + a built, activated index) and each concurrency (1, 8, 32) it measures:
 
-  index          the FAISS index alone (`index.search`, one query per call): the index's own QPS;
+  index          the FAISS index alone (`index.search`, one query per call, with the server's FAISS
+                 thread count in every calling thread): the index's own QPS;
   in-process     the search core (`SearchEngine.search` on a raw vector: validation, candidates,
                  hydration of the page from SQL);
   gRPC vector    `clipsearch serve` in a subprocess, raw-vector queries from the async client;
@@ -18,7 +19,7 @@ Printed targets (issue 7), each with its baseline from the same run:
   - at concurrency 32, gRPC text-query QPS ≥ 0.7 × min(encoder QPS, index QPS).
 
     .venv/bin/python bench/serve.py [--model local-dir:models/shapes-base] [--sizes 10000,100000]
-                                    [--quick] [--requests N] [--threads 2]
+                                    [--quick] [--requests N] [--threads 2] [--precision fp32]
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ def best(figures: list[Figures]) -> Figures:
 def bench_size(
     n: int,
     model: str,
+    precision: str,
     encoder: Any,
     requests: int,
     concurrencies: list[int],
@@ -201,6 +203,7 @@ def bench_size(
 ) -> dict[int, dict[str, Figures]]:
     from clipsearch.config import load_settings
     from clipsearch.searcher.app import build_engine
+    from clipsearch.searcher.openmp import faiss_search_threads
     from clipsearch.searcher.synthetic import write_corpus
     from clipsearch.searcher.types import FrameScoringOptions, RerankOptions, SearchQuery
     from clipsearch.storage.db import Database
@@ -210,7 +213,7 @@ def bench_size(
     config = root / f"n{n}.toml"
     config.write_text(
         f'data_dir = "{data}"\n'
-        f'[spaces.default]\nmodel = "{model}"\nprecision = "fp32"\nbackend = "torch"\ndevice = "cpu"\n'
+        f'[spaces.default]\nmodel = "{model}"\nprecision = "{precision}"\nbackend = "torch"\ndevice = "cpu"\n'
         f'[collections.bench]\nspaces = ["default"]\n'
         f"[server]\nport = 0\nworkers = 8\nmax_concurrent_requests = 64\nmax_queued_requests = 256\n"
         f"batch_window_ms = 2.0\n",
@@ -258,7 +261,9 @@ def bench_size(
     print(f"  index: {type(inner).__name__} in {type(loaded.index).__name__}, {loaded.size} vectors")
 
     def index_only(_i: int) -> None:
-        loaded.index.search(next_vector().reshape(1, -1), 10)
+        # With the server's FAISS thread count in whichever thread runs it, as every search does.
+        with faiss_search_threads():
+            loaded.index.search(next_vector().reshape(1, -1), 10)
 
     def in_process(_i: int) -> None:
         engine.search(
@@ -362,6 +367,7 @@ def main() -> int:
         "--requests", type=int, default=0, help="requests per measurement (default 400, quick 150)"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (bench and server alike)")
+    parser.add_argument("--precision", default="fp32", help="the model's precision (bench and server alike)")
     args = parser.parse_args()
     sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     requests = args.requests or (150 if args.quick else 400)
@@ -373,6 +379,9 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(1)  # as the server does (server.faiss_threads): one thread per query
+    from clipsearch.searcher.openmp import set_search_threads
+
+    set_search_threads(1)  # the same in the bench's worker threads, around each call
 
     from clipsearch.config import SpaceSettings
     from clipsearch.errors import ClipsearchError
@@ -380,13 +389,14 @@ def main() -> int:
 
     try:
         encoder = load_encoder(
-            "default", SpaceSettings(model=args.model, precision="fp32", backend="torch", device="cpu")
+            "default",
+            SpaceSettings(model=args.model, precision=args.precision, backend="torch", device="cpu"),
         )
     except ClipsearchError as exc:
         raise SystemExit(
             f"cannot load the model {args.model}: {exc} (train it with `make models`, or pass --model)"
         ) from None
-    print(f"model {args.model}: dim {encoder.info.dim}, {args.threads} threads")
+    print(f"model {args.model} ({args.precision}): dim {encoder.info.dim}, {args.threads} threads")
     print("== encoder alone (text queries)")
     measured = [encoder_qps(encoder, query_texts(DISTINCT_QUERIES), requests) for _ in range(args.rounds)]
     batched = best([m[0] for m in measured])
@@ -401,7 +411,7 @@ def main() -> int:
         for n in sizes:
             print(f"== {n} vectors")
             results = bench_size(
-                n, args.model, encoder, requests, [1, 8, 32], work, args.threads, args.rounds
+                n, args.model, args.precision, encoder, requests, [1, 8, 32], work, args.threads, args.rounds
             )
             verdicts.extend(report(n, results, encoder_best))
     print(f"targets met: {sum(verdicts)}/{len(verdicts)}")

@@ -172,8 +172,8 @@ class ServerSettings(_Section):
     grace_seconds: float = Field(default=5.0, ge=0)
     #: thread pool for video searches, the other RPCs and index loads (searches use the batch threads).
     workers: int = Field(default=4, ge=1, le=256)
-    #: OpenMP threads of the thread that runs the batched FAISS searches (0 = FAISS's default). Kept
-    #: out of the model's thread: FAISS and PyTorch share one OpenMP setting per thread.
+    #: OpenMP threads per FAISS search call (0 = FAISS's default); set around each call only, so the
+    #: model keeps its own count (FAISS and PyTorch share one OpenMP setting per thread).
     faiss_threads: int = Field(default=1, ge=0, le=256)
 
 

@@ -13,8 +13,7 @@ answered); when every one of them is already in the batch there is nobody to wai
 `finish`, when given, splits the work in two pipelined steps: `fn` runs on the first thread and
 hands its output to `finish` on a second one, so batch N's second step overlaps batch N+1's first
 (the server: N's search and hydration, in Python, while N+1 is in the model, which mostly runs
-without the GIL). The first thread runs at most one batch ahead. `initializer` runs once in the
-thread that produces the answers (the second step's thread when there is one).
+without the GIL). The first thread runs at most one batch ahead.
 
 A batch function may answer one input with an exception instance: that caller alone gets the error
 (one bad query in a batch fails only itself); an exception raised by the function reaches every
@@ -56,7 +55,6 @@ class MicroBatcher(Generic[T, R]):
         *,
         finish: Callable[[Any], Sequence[R | BaseException]] | None = None,
         name: str = "batcher",
-        initializer: Callable[[], None] | None = None,
         elsewhere: Callable[[], int] | None = None,
     ) -> None:
         if max_batch < 1:
@@ -68,7 +66,6 @@ class MicroBatcher(Generic[T, R]):
         self._threads: list[threading.Thread] = []
         self._window = max(window_ms, 0.0) / 1000.0
         self._max_batch = max_batch
-        self._initializer = initializer
         self._elsewhere = elsewhere
         self._queue: queue.SimpleQueue[_Waiting[T, R] | None] = queue.SimpleQueue()
         self._name = name
@@ -114,8 +111,6 @@ class MicroBatcher(Generic[T, R]):
     # ---- the worker thread --------------------------------------------------------------------
 
     def _work(self) -> None:
-        if self._initializer is not None and self._finish is None:
-            self._initializer()
         while True:
             batch = self._gather()
             if batch is None:
@@ -125,8 +120,6 @@ class MicroBatcher(Generic[T, R]):
             self._run(batch)
 
     def _work_finish(self) -> None:
-        if self._initializer is not None:
-            self._initializer()
         assert self._finish is not None
         while True:
             handed = self._handoff.get()

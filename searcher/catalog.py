@@ -68,8 +68,11 @@ class LoadedIndex:
         """(scores, positions into labels/item_ids/media) of the k best; positions are -1 where none."""
         import numpy as np
 
+        from clipsearch.searcher.openmp import faiss_search_threads
+
         k = max(1, min(k, self.size))
-        scores, found = self.index.search(vectors, k)
+        with faiss_search_threads():
+            scores, found = self.index.search(vectors, k)
         positions = np.searchsorted(self.labels, found)
         positions = np.minimum(positions, len(self.labels) - 1)
         unknown = (found < 0) | (self.labels[positions] != found)

@@ -33,6 +33,7 @@ from clipsearch.searcher.admission import AdmissionControl
 from clipsearch.searcher.batching import MicroBatcher
 from clipsearch.searcher.engine import DecodedImage, EncodedBatch, SearchEngine
 from clipsearch.searcher.metrics import ServerMetrics
+from clipsearch.searcher.openmp import set_search_threads
 from clipsearch.searcher.status import status_for
 from clipsearch.searcher.types import SearchQuery, SearchResult
 
@@ -62,6 +63,7 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             max_workers=settings.server.workers, thread_name_prefix="clipsearch"
         )
         self._admission: AdmissionControl | None = None
+        set_search_threads(settings.server.faiss_threads)
         # Every text, image, item and vector query joins one dynamic batch, in two pipelined steps
         # (`_encode_batch` | `_finish_batch`).
         self._search_batcher: MicroBatcher[_BatchEntry, pb.SearchResponse] = MicroBatcher(
@@ -70,7 +72,6 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             settings.server.max_batch,
             finish=self._finish_batch,
             name="clipsearch-batch",
-            initializer=partial(_limit_faiss_threads, settings.server.faiss_threads),
             elsewhere=self._in_flight,
         )
 
@@ -109,11 +110,13 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
                 self._metrics.in_flight.set(admission.in_flight)
                 self._metrics.queued.set(admission.waiting)
                 remaining = context.time_remaining()
-                # No deadline → time_remaining() is None (or huge); wait_for(None) waits forever.
+                # No deadline → time_remaining() is None (or huge); timeout(None) waits forever.
                 timeout = remaining if remaining is not None and remaining < 1e6 else None
                 if timeout is not None and timeout <= 0:
                     raise TimeoutError
-                result = await asyncio.wait_for(work(request_id), timeout)
+                # asyncio.timeout, not wait_for: the work runs in this task (no task per request).
+                async with asyncio.timeout(timeout):
+                    result = await work(request_id)
         except Exception as exc:
             code, message = status_for(exc, request_id)
             if code == grpc.StatusCode.INTERNAL:
@@ -221,17 +224,6 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             return wire.collections_response(collections)
 
         return await self._serve("ListCollections", context, work)
-
-
-def _limit_faiss_threads(threads: int) -> None:
-    """In the thread that runs the batched FAISS searches only. OpenMP's thread count is a per-thread
-    setting shared by FAISS and PyTorch (one OpenMP runtime): set in a thread that also runs the
-    model, it silently makes PyTorch single-threaded there too. Idle OpenMP teams spin and steal the
-    cores the model needs, hence a small count for FAISS."""
-    if threads:
-        import faiss
-
-        faiss.omp_set_num_threads(threads)
 
 
 def _request_id(context: grpc.aio.ServicerContext) -> str:

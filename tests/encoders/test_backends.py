@@ -114,7 +114,12 @@ def test_candidates_follow_settings() -> None:
 def test_cpu_feature_detection(tmp_path: Path) -> None:
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nflags\t\t: fpu sse4_2 avx2 avx512f avx512_bf16\n")
-    assert cpu_has_fast_bf16(cpu_flags(info))
+    assert cpu_has_fast_bf16(cpu_flags(info), onednn_bf16=True)
+    # The CPU has it but this PyTorch build's oneDNN does not use it: bf16 is emulated (slow).
+    assert not cpu_has_fast_bf16(cpu_flags(info), onednn_bf16=False)
     info.write_text("processor\t: 0\nflags\t\t: fpu sse4_2 avx2 avx512f\n")
-    assert not cpu_has_fast_bf16(cpu_flags(info))
+    assert not cpu_has_fast_bf16(cpu_flags(info), onednn_bf16=True)
+    # No /proc/cpuinfo: oneDNN alone decides.
+    assert cpu_has_fast_bf16(frozenset(), onednn_bf16=True)
+    assert not cpu_has_fast_bf16(frozenset(), onednn_bf16=False)
     assert cpu_flags(tmp_path / "missing") == frozenset()

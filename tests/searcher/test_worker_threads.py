@@ -1,23 +1,52 @@
-"""OpenMP thread counts per thread role: the batched FAISS searches run with `server.faiss_threads`,
-and the thread that runs the model keeps PyTorch's own thread count (FAISS and PyTorch share one
-OpenMP setting per thread: limiting FAISS there silently made the model single-threaded)."""
+"""OpenMP thread counts: every FAISS search runs with `server.faiss_threads`, and the model keeps
+PyTorch's own thread count in every thread (FAISS and PyTorch share one OpenMP setting per thread:
+a count set once for FAISS in a thread that also encodes made the model single-threaded there)."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from pathlib import Path
 from typing import Any
 
 import faiss
+import pytest
 import torch
 
 from clipsearch.client import SearchClient
+from clipsearch.searcher import openmp
+from clipsearch.searcher.catalog import LoadedIndex
 from clipsearch.searcher.synthetic import write_corpus
 from clipsearch.storage.db import Database
 from helpers.servers import ServerThread
 from searcher.conftest import make_settings
 
 
-def test_search_thread_uses_faiss_threads_and_the_model_thread_keeps_torchs(tmp_path: Path) -> None:
+@pytest.fixture
+def restore_search_threads() -> Any:
+    before = openmp.search_threads()
+    yield
+    openmp.set_search_threads(before)
+
+
+def test_the_count_is_set_around_the_call_and_restored(restore_search_threads: None) -> None:
+    openmp.set_search_threads(3)
+    seen: list[int] = []
+    before = faiss.omp_get_max_threads()
+    with openmp.faiss_search_threads():
+        seen.append(faiss.omp_get_max_threads())
+    assert seen == [3]
+    assert faiss.omp_get_max_threads() == before
+    openmp.set_search_threads(0)  # 0: the thread's own setting is left alone
+    with openmp.faiss_search_threads():
+        assert faiss.omp_get_max_threads() == before
+    with pytest.raises(ValueError):
+        openmp.set_search_threads(-1)
+
+
+def test_every_search_uses_faiss_threads_and_the_model_keeps_torchs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_search_threads: None
+) -> None:
     # 3 differs from any default on the test machines (OMP_NUM_THREADS / cores).
     settings = make_settings(tmp_path, faiss_threads=3, workers=2)
     db = Database(settings.database_url)
@@ -25,29 +54,36 @@ def test_search_thread_uses_faiss_threads_and_the_model_thread_keeps_torchs(tmp_
     corpus = write_corpus(db, settings.data_dir, collection="synthetic", n_items=100, dim=32)
     db.dispose()
     torch_default = torch.get_num_threads()
+    seen: dict[str, set[int]] = {"search": set(), "model": set()}
+    threads: set[str] = set()
+    search = LoadedIndex.search
+
+    class ProbedIndex:
+        """The FAISS index, noting the OpenMP count each search call runs with."""
+
+        def __init__(self, index: Any) -> None:
+            self._index = index
+            self.ntotal = index.ntotal
+
+        def search(self, *args: Any) -> Any:
+            seen["search"].add(faiss.omp_get_max_threads())
+            return self._index.search(*args)
+
+    def watched_search(self: LoadedIndex, vectors: Any, k: int) -> Any:
+        result = search(dataclasses.replace(self, index=ProbedIndex(self.index)), vectors, k)
+        # After the call, in the same thread: PyTorch's count is what it was.
+        seen["model"].add(torch.get_num_threads())
+        threads.add(threading.current_thread().name)
+        return result
+
+    monkeypatch.setattr(LoadedIndex, "search", watched_search)
     running = ServerThread(settings)
-    seen: dict[str, set[tuple[int, int]]] = {"encode": set(), "search": set()}
-    engine = running.server.engine
-    encode_batch, finish_batch = engine.encode_batch, engine.finish_batch
-
-    def watched_encode(*args: Any, **kwargs: Any) -> Any:
-        seen["encode"].add((faiss.omp_get_max_threads(), torch.get_num_threads()))
-        return encode_batch(*args, **kwargs)
-
-    def watched_finish(*args: Any, **kwargs: Any) -> Any:
-        # FAISS's count only: asking PyTorch here would make it initialise its threads in this
-        # thread, which rewrites the shared OpenMP setting (the very effect this test guards).
-        seen["search"].add((faiss.omp_get_max_threads(), 0))
-        return finish_batch(*args, **kwargs)
-
-    engine.encode_batch = watched_encode  # type: ignore[method-assign]
-    engine.finish_batch = watched_finish  # type: ignore[method-assign]
     try:
         with SearchClient(running.target) as client:
             for vector in corpus.centres[:4]:
                 assert client.search(collection="synthetic", vector=vector.tolist(), top_k=3).hits
     finally:
         running.stop()
-    assert {faiss_threads for faiss_threads, _ in seen["search"]} == {3}
-    assert {torch_threads for _, torch_threads in seen["encode"]} == {torch_default}
-    assert 3 not in {faiss_threads for faiss_threads, _ in seen["encode"]}
+    assert threads, "no search ran"
+    assert seen["search"] == {3}
+    assert seen["model"] == {torch_default}
