@@ -6,7 +6,10 @@ token count   `count_tokens` through the private Rust-backend copy vs the full t
               (`tokenizer(text, truncation=False)`), per shapes model;
 gRPC floor    a grpc.aio server that answers every Search with a prebuilt 10-hit response: the
               latency and server CPU per request that no search code can go below, against
-              protobuf serialise + parse of the same messages in process.
+              protobuf serialise + parse of the same messages in process;
+idle gap      one FAISS search (10k × 128 flat, one thread) after 1 ms idle, as every request at
+              concurrency 1 over a network meets it, vs the same search back to back in a tight
+              loop, as the in-process baselines of bench/serve.py run it.
 
   .venv/bin/python bench/hotpath.py [--repeats N]
 """
@@ -192,6 +195,34 @@ def grpc_floor(requests: int) -> None:
         server.wait()
 
 
+def idle_gap(repeats: int) -> None:
+    import faiss
+    import numpy as np
+
+    print("== one FAISS search: after 1 ms idle vs back to back (10k × 128 flat, 1 thread)")
+    faiss.omp_set_num_threads(1)
+    rng = np.random.default_rng(0)
+    index = faiss.IndexFlatIP(128)
+    index.add(rng.standard_normal((10_000, 128)).astype(np.float32))
+    queries = rng.standard_normal((repeats, 128)).astype(np.float32)
+
+    def p50_us(gap_s: float) -> float:
+        times = []
+        for row in queries:
+            if gap_s:
+                time.sleep(gap_s)
+            started = time.perf_counter()
+            index.search(row.reshape(1, -1), 10)
+            times.append((time.perf_counter() - started) * 1e6)
+        return statistics.median(times)
+
+    p50_us(0)  # warm up
+    tight, idle = p50_us(0), p50_us(0.001)
+    print(
+        f"  p50 after 1 ms idle {idle:9.1f} µs   back to back {tight:9.1f} µs   ratio {idle / tight:5.1f}× slower"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -202,6 +233,7 @@ def main() -> int:
     hydration(args.repeats)
     token_count(args.repeats)
     grpc_floor(args.requests)
+    idle_gap(args.repeats)
     return 0
 
 

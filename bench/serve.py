@@ -20,6 +20,7 @@ Printed targets (issue 7), each with its baseline from the same run:
 
     .venv/bin/python bench/serve.py [--model local-dir:models/shapes-base] [--sizes 10000,100000]
                                     [--quick] [--requests N] [--threads 2] [--precision fp32]
+                                    [--pretrained FILE]
 """
 
 from __future__ import annotations
@@ -194,6 +195,7 @@ def bench_size(
     n: int,
     model: str,
     precision: str,
+    pretrained: str,
     encoder: Any,
     requests: int,
     concurrencies: list[int],
@@ -214,9 +216,10 @@ def bench_size(
     config.write_text(
         f'data_dir = "{data}"\n'
         f'[spaces.default]\nmodel = "{model}"\nprecision = "{precision}"\nbackend = "torch"\ndevice = "cpu"\n'
-        f'[collections.bench]\nspaces = ["default"]\n'
-        f"[server]\nport = 0\nworkers = 8\nmax_concurrent_requests = 64\nmax_queued_requests = 256\n"
-        f"batch_window_ms = 2.0\n",
+        + (f'pretrained = "{pretrained}"\n' if pretrained else "")
+        + '[collections.bench]\nspaces = ["default"]\n'
+        "[server]\nport = 0\nworkers = 8\nmax_concurrent_requests = 64\nmax_queued_requests = 256\n"
+        "batch_window_ms = 2.0\n",
         encoding="utf-8",
     )
     settings = load_settings(config, environ={})
@@ -368,6 +371,11 @@ def main() -> int:
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (bench and server alike)")
     parser.add_argument("--precision", default="fp32", help="the model's precision (bench and server alike)")
+    parser.add_argument(
+        "--pretrained",
+        default="",
+        help="the model's weights (a file for a zoo model: the server must load the same weights)",
+    )
     args = parser.parse_args()
     sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     requests = args.requests or (150 if args.quick else 400)
@@ -411,7 +419,16 @@ def main() -> int:
         for n in sizes:
             print(f"== {n} vectors")
             results = bench_size(
-                n, args.model, args.precision, encoder, requests, [1, 8, 32], work, args.threads, args.rounds
+                n,
+                args.model,
+                args.precision,
+                args.pretrained,
+                encoder,
+                requests,
+                [1, 8, 32],
+                work,
+                args.threads,
+                args.rounds,
             )
             verdicts.extend(report(n, results, encoder_best))
     print(f"targets met: {sum(verdicts)}/{len(verdicts)}")

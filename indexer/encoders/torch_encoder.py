@@ -9,6 +9,7 @@ import numpy as np
 
 from clipsearch.indexer.encoders.base import EncoderInfo
 from clipsearch.indexer.encoders.common import BaseEncoder
+from clipsearch.indexer.encoders.text_trim import trimmed_text_forward
 
 if TYPE_CHECKING:
     import torch
@@ -33,6 +34,8 @@ class TorchEncoder(BaseEncoder):
         model = copy.deepcopy(loaded.model) if copy_model else loaded.model
         self._model = _to_precision(model.to(self._device), self._dtype).eval()
         self._run: Any = self._model  # open_clip models: encode_image / encode_text
+        # Padding cut off where that is exact (causal or masked towers): a query is ~15 of 77 tokens.
+        self._text_run = trimmed_text_forward(self._model) or self._model.encode_text
 
     @property
     def model(self) -> torch.nn.Module:
@@ -50,7 +53,7 @@ class TorchEncoder(BaseEncoder):
 
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(tokens)).to(self._device)
-            return np.asarray(self._run.encode_text(x).float().cpu().numpy())
+            return np.asarray(self._text_run(x).float().cpu().numpy())
 
 
 def _to_precision(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
