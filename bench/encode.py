@@ -82,10 +82,10 @@ def bench_model(
             continue
         if backend == "torch":
             from clipsearch.indexer.encoders.fingerprint import model_fingerprint
-            from clipsearch.indexer.encoders.loader import _info
+            from clipsearch.indexer.encoders.loader import encoder_info
             from clipsearch.indexer.encoders.torch_encoder import TorchEncoder
 
-            info = _info(
+            info = encoder_info(
                 label, path_space, loaded, model_fingerprint(loaded, "truncate"), precision, "torch", "cpu"
             )
             encoders[f"torch/{precision}"] = TorchEncoder(loaded, info, space.batch_size, copy_model=True)

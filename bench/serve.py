@@ -398,7 +398,13 @@ def main() -> int:
     try:
         encoder = load_encoder(
             "default",
-            SpaceSettings(model=args.model, precision=args.precision, backend="torch", device="cpu"),
+            SpaceSettings(
+                model=args.model,
+                pretrained=args.pretrained,
+                precision=args.precision,
+                backend="torch",
+                device="cpu",
+            ),
         )
     except ClipsearchError as exc:
         raise SystemExit(
