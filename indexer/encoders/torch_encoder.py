@@ -9,7 +9,7 @@ import numpy as np
 
 from clipsearch.indexer.encoders.base import EncoderInfo
 from clipsearch.indexer.encoders.common import BaseEncoder
-from clipsearch.indexer.encoders.text_trim import trimmed_text_forward
+from clipsearch.indexer.encoders.text_trim import TextForward, trimmed_text_forward
 
 if TYPE_CHECKING:
     import torch
@@ -35,7 +35,7 @@ class TorchEncoder(BaseEncoder):
         self._model = _to_precision(model.to(self._device), self._dtype).eval()
         self._run: Any = self._model  # open_clip models: encode_image / encode_text
         # Padding cut off where that is exact (causal or masked towers): a query is ~15 of 77 tokens.
-        self._text_run = trimmed_text_forward(self._model) or self._model.encode_text
+        self._text_run: TextForward = trimmed_text_forward(self._model) or self._run.encode_text
 
     @property
     def model(self) -> torch.nn.Module:

@@ -28,10 +28,13 @@ def _texts(words: int) -> list[str]:
 
 
 @pytest.mark.parametrize("fixture", ["tiny_base", "tiny_long", "tiny_multilingual", "tiny_small_vocab"])
-def test_trimmed_forward_gives_the_full_contexts_vectors(fixture: str, request: pytest.FixtureRequest) -> None:
+def test_trimmed_forward_gives_the_full_contexts_vectors(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
     model_dir: Path = request.getfixturevalue(fixture)
     encoder: Any = load_encoder(
-        "default", SpaceSettings(model=f"local-dir:{model_dir}", precision="fp32", backend="torch", device="cpu")
+        "default",
+        SpaceSettings(model=f"local-dir:{model_dir}", precision="fp32", backend="torch", device="cpu"),
     )
     forward = trimmed_text_forward(encoder.model)
     assert forward is not None, "every tower the project builds qualifies"
@@ -85,7 +88,9 @@ def test_towers_where_cutting_would_move_the_pooled_token_keep_the_context() -> 
     assert trimmed_text_forward(_causal()) is not None
     assert trimmed_text_forward(_causal(text_pool_type="last")) is None
     assert trimmed_text_forward(_causal(attn_mask=None)) is None  # bidirectional: padding is seen
-    coca = SimpleNamespace(text=SimpleNamespace(**vars(_causal()), pool_type="argmax", cls_emb=torch.zeros(4)))
+    coca = SimpleNamespace(
+        text=SimpleNamespace(**vars(_causal()), pool_type="argmax", cls_emb=torch.zeros(4))
+    )
     assert trimmed_text_forward(coca) is None
 
     class MaxPooler:  # open_clip's max pooler reads the padded positions
