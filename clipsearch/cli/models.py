@@ -139,8 +139,13 @@ def info(ctx: typer.Context, space: SpaceArg, as_json: JsonOption = False) -> No
     for key, value in payload.items():
         if key == "measured":
             for trial in value:
+                towers = (
+                    f" (images {float(trial['image_seconds']):.3f}s, texts {float(trial['text_seconds']):.3f}s)"
+                    if trial.get("image_seconds")
+                    else ""
+                )
                 typer.echo(
-                    f"  measured {trial['backend']}/{trial['precision']}: {float(trial['seconds']):.3f}s, "
+                    f"  measured {trial['backend']}/{trial['precision']}: {float(trial['seconds']):.3f}s{towers}, "
                     f"cosine {float(trial['cosine']):.5f}{'' if trial['passed'] else ' (failed parity)'}"
                 )
         else:
@@ -186,7 +191,8 @@ def verify(ctx: typer.Context, space: SpaceArg, as_json: JsonOption = False) -> 
     images = encoder.encode_preprocessed(probe_pixels(encoder.image_shape))
     texts = encoder.encode_texts(PROBE_TEXTS)
     parity = measure_parity(reference, encoder)
-    threshold = MIN_COSINE[encoder.info.precision]
+    # A split space (images one path, texts another) is held to the looser of its floors.
+    threshold = min(MIN_COSINE[precision] for precision in encoder.info.parity_precisions)
     checks = {
         "finite": bool(np.isfinite(images).all() and np.isfinite(texts).all()),
         "normalised": bool(np.allclose(np.linalg.norm(np.vstack([images, texts]), axis=1), 1.0, atol=1e-3)),
@@ -199,6 +205,7 @@ def verify(ctx: typer.Context, space: SpaceArg, as_json: JsonOption = False) -> 
         "space": space,
         "backend": encoder.info.backend,
         "precision": encoder.info.precision,
+        "path": encoder.info.path,
         "fingerprint": encoder.info.fingerprint,
         "image_cosine_to_fp32": parity.image_cosine,
         "text_cosine_to_fp32": parity.text_cosine,
@@ -210,7 +217,7 @@ def verify(ctx: typer.Context, space: SpaceArg, as_json: JsonOption = False) -> 
         print_json(payload)
     else:
         typer.echo(
-            f"{space}: {encoder.info.backend}/{encoder.info.precision} cosine to fp32 image "
+            f"{space}: {encoder.info.path} cosine to fp32 image "
             f"{parity.image_cosine:.5f} text {parity.text_cosine:.5f} (>= {threshold})"
         )
         for name, ok in checks.items():

@@ -32,6 +32,21 @@ class EncoderInfo:
     role: str = "default"
     languages: tuple[str, ...] = ()
     long_text: str = "truncate"
+    #: the text tower's path when it differs from the image tower's (`split.py`); "" = the same.
+    text_backend: str = ""
+    text_precision: str = ""
+
+    @property
+    def path(self) -> str:
+        """How the towers run: `onnx/int8`, or `onnx/int8 (texts torch/fp32)` when they differ."""
+        main = f"{self.backend}/{self.precision}"
+        if not self.text_backend:
+            return main
+        return f"{main} (texts {self.text_backend}/{self.text_precision})"
+
+    @property
+    def parity_precisions(self) -> tuple[str, ...]:
+        return (self.precision, self.text_precision) if self.text_precision else (self.precision,)
 
 
 @dataclass(frozen=True, slots=True)

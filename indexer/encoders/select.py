@@ -1,9 +1,10 @@
 """Pick the fastest CPU backend/precision that passes parity on this machine, once per model.
 
 Candidates are timed on probe batches and checked against fp32 PyTorch (cosine >= 0.999 for
-fp32/bf16, >= 0.99 for int8). The decision is cached beside the exported graphs, keyed by the model
-fingerprint and by what decides speed here (CPU features, thread count), so later loads skip the
-measurement.
+fp32/bf16, >= 0.99 for int8). Each tower takes its own fastest path: when the image and the text
+winners differ, the space runs a `SplitEncoder` (images one way, texts the other). The decision is
+cached beside the exported graphs, keyed by the model fingerprint and by what decides speed here
+(CPU features, thread count, how the backends run), so later loads skip the measurement.
 """
 
 from __future__ import annotations
@@ -33,14 +34,24 @@ class Candidate:
     backend: str
     precision: str  # fp32 | bf16 | int8
 
+    def __str__(self) -> str:
+        return f"{self.backend}/{self.precision}"
+
 
 @dataclass(frozen=True, slots=True)
 class Trial:
     backend: str
     precision: str
-    seconds: float
+    seconds: float  # both towers
     cosine: float
     passed: bool
+    image_seconds: float = 0.0
+    text_seconds: float = 0.0
+
+
+#: Part of the cache key: a decision measured before a backend changed speed is measured again
+#: (2: trimmed text batches in PyTorch, per-tower choice).
+DECISION_VERSION = 2
 
 
 def candidates_for(space: SpaceSettings, fast_bf16: bool) -> list[Candidate]:
@@ -77,9 +88,10 @@ def choose_cpu_encoder(
     if len(options) == 1:
         return build(options[0])
     cached = _read_decision(decision_file)
-    if cached is not None and cached in options:
-        log.info("space %s: using cached choice %s/%s", name, cached.backend, cached.precision)
-        return build(cached)
+    if cached is not None and all(choice in options for choice in cached):
+        images, texts = cached
+        log.info("space %s: using cached choice %s, texts %s", name, images, texts)
+        return _combine(loaded, build(images), build(texts) if texts != images else None)
     reference = build(Candidate("torch", "fp32"))
     trials: list[tuple[Trial, BaseEncoder]] = []
     for option in options:
@@ -89,26 +101,40 @@ def choose_cpu_encoder(
             log.warning("space %s: %s/%s unavailable: %s", name, option.backend, option.precision, exc)
             continue
         cosine = measure_parity(reference, encoder).worst
-        seconds = _time(encoder)
+        image_s, text_s = _time(encoder)
         passed = cosine >= MIN_COSINE[option.precision]
-        trials.append((Trial(option.backend, option.precision, seconds, cosine, passed), encoder))
-        log.info("space %s: %s/%s %.3fs cosine %.5f", name, option.backend, option.precision, seconds, cosine)
+        trial = Trial(option.backend, option.precision, image_s + text_s, cosine, passed, image_s, text_s)
+        trials.append((trial, encoder))
+        log.info(
+            "space %s: %s/%s images %.3fs texts %.3fs cosine %.5f",
+            name, option.backend, option.precision, image_s, text_s, cosine,
+        )  # fmt: skip
     if not trials:
         raise ConfigError(
             f"space '{name}': no CPU backend could be built for {space.backend}/{space.precision}"
         )
     passing = [t for t in trials if t[0].passed] or trials[:1]
-    best_trial, best = min(passing, key=lambda t: t[0].seconds)
+    image_trial, image_encoder = min(passing, key=lambda t: t[0].image_seconds)
+    text_trial, text_encoder = min(passing, key=lambda t: t[0].text_seconds)
     directory.mkdir(parents=True, exist_ok=True)
     record = {
-        "choice": asdict(Candidate(best_trial.backend, best_trial.precision)),
+        "choice": asdict(Candidate(image_trial.backend, image_trial.precision)),
+        "text_choice": asdict(Candidate(text_trial.backend, text_trial.precision)),
         "trials": [asdict(t) for t, _ in trials],
     }
     # Atomic: another process loading the same model may be reading the decision right now.
     tmp = decision_file.with_name(f".{decision_file.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
     os.replace(tmp, decision_file)
-    return best
+    return _combine(loaded, image_encoder, text_encoder if text_trial is not image_trial else None)
+
+
+def _combine(loaded: LoadedModel, images: BaseEncoder, texts: BaseEncoder | None) -> BaseEncoder:
+    if texts is None:
+        return images
+    from clipsearch.indexer.encoders.split import SplitEncoder
+
+    return SplitEncoder(loaded, images, texts)
 
 
 def read_trials(cache_dir: Path, fingerprint: str) -> list[dict[str, object]]:
@@ -143,28 +169,38 @@ def _builder(
     return build
 
 
-def _time(encoder: BaseEncoder, repeats: int = 2) -> float:
+def _time(encoder: BaseEncoder, repeats: int = 2) -> tuple[float, float]:
+    """(seconds for 8 images, seconds for the probe texts twice over), each the best of `repeats`."""
     pixels = probe_pixels(encoder.image_shape, n=8, seed=1)
     texts = list(PROBE_TEXTS) * 2
     encoder.encode_preprocessed(pixels[:2])  # warm-up (allocations, lazy init)
-    best = float("inf")
+    encoder.encode_texts(texts[:2])
+    images = text = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         encoder.encode_preprocessed(pixels)
+        middle = time.perf_counter()
         encoder.encode_texts(texts)
-        best = min(best, time.perf_counter() - start)
-    return best
+        images = min(images, middle - start)
+        text = min(text, time.perf_counter() - middle)
+    return images, text
 
 
 def _machine_key(threads: int, options: list[Candidate]) -> str:
     flags = sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma", "sse4", "neon", "asimd")))
-    text = json.dumps([flags, threads, [asdict(o) for o in options]])
+    text = json.dumps([DECISION_VERSION, flags, threads, [asdict(o) for o in options]])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _read_decision(path: Path) -> Candidate | None:
+def _read_decision(path: Path) -> tuple[Candidate, Candidate] | None:
+    """(the image tower's choice, the text tower's choice)."""
     try:
-        choice = json.loads(path.read_text(encoding="utf-8"))["choice"]
-        return Candidate(str(choice["backend"]), str(choice["precision"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        images = record["choice"]
+        texts = record.get("text_choice", images)
+        return (
+            Candidate(str(images["backend"]), str(images["precision"])),
+            Candidate(str(texts["backend"]), str(texts["precision"])),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

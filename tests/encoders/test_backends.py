@@ -76,20 +76,50 @@ def test_auto_measures_once_then_uses_cached_decision(
         ("onnx", "fp32"),
         ("onnx", "int8"),
     }
-    chosen = record["choice"]
+    chosen, text_chosen = record["choice"], record["text_choice"]
     assert (first.info.backend, first.info.precision) == (chosen["backend"], chosen["precision"])
-    fastest_passing = min((t for t in trials if t["passed"]), key=lambda t: t["seconds"])
-    assert (fastest_passing["backend"], fastest_passing["precision"]) == (
-        chosen["backend"],
-        chosen["precision"],
-    )
+    passing = [t for t in trials if t["passed"]]
+    # Each tower takes its own fastest passing path.
+    for key, choice in (("image_seconds", chosen), ("text_seconds", text_chosen)):
+        fastest = min(passing, key=lambda t, key=key: t[key])
+        assert (fastest["backend"], fastest["precision"]) == (choice["backend"], choice["precision"])
+    if text_chosen != chosen:
+        assert (first.info.text_backend, first.info.text_precision) == (
+            text_chosen["backend"],
+            text_chosen["precision"],
+        )
 
     def no_measuring(*args: object) -> float:
         raise AssertionError("a cached decision must not be measured again")
 
     monkeypatch.setattr(select_module, "_time", no_measuring)
     second = load_encoder("s", _space(tiny_base), cache_dir=tmp_path)
-    assert (second.info.backend, second.info.precision) == (first.info.backend, first.info.precision)
+    assert second.info.path == first.info.path
+
+
+def test_each_tower_takes_its_fastest_path(
+    tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clipsearch.indexer.encoders.split import SplitEncoder
+
+    def timed(encoder: Any, repeats: int = 2) -> tuple[float, float]:
+        # Images fastest on ONNX int8, texts on PyTorch fp32 (as bench/encode.py measures here).
+        path = (encoder.info.backend, encoder.info.precision)
+        return {("onnx", "int8"): (1.0, 9.0), ("torch", "fp32"): (5.0, 2.0)}.get(path, (6.0, 6.0))
+
+    monkeypatch.setattr(select_module, "_time", timed)
+    split = load_encoder("s", _space(tiny_base), cache_dir=tmp_path)
+    assert isinstance(split, SplitEncoder)
+    assert split.info.path == "onnx/int8 (texts torch/fp32)"
+    ref = load_encoder("s", _space(tiny_base, backend="torch", precision="fp32"))
+    texts = ["a red circle", "two blue squares above a green triangle"]
+    np.testing.assert_allclose(split.encode_texts(texts), ref.encode_texts(texts), atol=1e-6)  # texts: torch
+    assert measure_parity(ref, split).image_cosine >= 0.99  # images: int8
+    assert split.info.fingerprint == ref.info.fingerprint  # the same vectors, only faster
+    # The split is cached too: the next load measures nothing and splits the same way.
+    monkeypatch.setattr(select_module, "_time", lambda *a: pytest.fail("measured again"))
+    again = load_encoder("s", _space(tiny_base), cache_dir=tmp_path)
+    assert isinstance(again, SplitEncoder) and again.info.path == split.info.path
 
 
 def test_candidates_follow_settings() -> None:
