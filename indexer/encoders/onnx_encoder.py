@@ -2,6 +2,11 @@
 
 Graphs live under `<cache_dir>/graphs/<fingerprint>/` and are written atomically (temp file, then
 rename), so concurrent processes never read a half-written graph.
+
+A text tower whose padding can be cut exactly (`text_trim.py`) also gets graphs at shorter fixed
+lengths (`text.32.onnx`, and `text.77.onnx` below Long-CLIP's 248); each batch runs on the shortest
+that holds its texts. Fixed lengths, not one dynamic length axis: the exporter bakes the traced
+batch size into nn.MultiheadAttention's reshapes once both axes are dynamic.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 from clipsearch.errors import MissingDependency, ModelUnavailable
 from clipsearch.indexer.encoders.base import EncoderInfo
 from clipsearch.indexer.encoders.common import BaseEncoder
+from clipsearch.indexer.encoders.text_trim import trimmed_text_parts
 
 if TYPE_CHECKING:
     import torch
@@ -26,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 OPSET = 17
+#: shorter text graph lengths, where cutting the padding is exact (a query is ~10-20 tokens).
+TEXT_LENGTHS = (32, 77)
 
 
 def graphs_dir(cache_dir: Path, fingerprint: str) -> Path:
@@ -35,18 +43,28 @@ def graphs_dir(cache_dir: Path, fingerprint: str) -> Path:
 def ensure_graphs(loaded: LoadedModel, directory: Path, *, int8: bool) -> dict[str, Path]:
     """Export (and quantise) the towers unless the cache already holds them; returns tower -> path."""
     directory.mkdir(parents=True, exist_ok=True)
+    graphs: list[tuple[str, str, int | None]] = [("image", "image", None), ("text", "text", None)]
+    graphs += [(f"text@{n}", f"text.{n}", n) for n in short_text_lengths(loaded)]
     paths = {}
-    for tower in ("image", "text"):
-        fp32 = directory / f"{tower}.onnx"
+    for key, stem, length in graphs:
+        tower = key.split("@")[0]
+        fp32 = directory / f"{stem}.onnx"
         if not fp32.is_file():
-            _atomic(fp32, lambda tmp, t=tower: _export(loaded, t, tmp))  # type: ignore[misc]
-        paths[tower] = fp32
+            _atomic(fp32, lambda tmp, t=tower, n=length: _export(loaded, t, tmp, n))  # type: ignore[misc]
+        paths[key] = fp32
         if int8:
-            q = directory / f"{tower}.int8.onnx"
+            q = directory / f"{stem}.int8.onnx"
             if not q.is_file():
                 _atomic(q, lambda tmp, src=fp32: _quantise(src, tmp))  # type: ignore[misc]
-            paths[tower] = q
+            paths[key] = q
     return paths
+
+
+def short_text_lengths(loaded: LoadedModel) -> list[int]:
+    """The shorter text graph lengths for this model (none where cutting the padding is not exact)."""
+    if trimmed_text_parts(loaded.model) is None:
+        return []
+    return [n for n in TEXT_LENGTHS if n < loaded.context_length]
 
 
 class OnnxEncoder(BaseEncoder):
@@ -56,6 +74,14 @@ class OnnxEncoder(BaseEncoder):
         super().__init__(loaded, info, batch_size)
         self._image = _session(graphs["image"], threads)
         self._text = _session(graphs["text"], threads)
+        # (length, session) shortest first, for batches that fit them; the full context otherwise.
+        self._short_text = sorted(
+            (int(key.split("@")[1]), _session(path, threads))
+            for key, path in graphs.items()
+            if key.startswith("text@")
+        )
+        parts = trimmed_text_parts(loaded.model) if self._short_text else None
+        self._text_length = parts[0] if parts is not None else None
 
     def _image_forward(self, pixels: np.ndarray) -> np.ndarray:
         return np.asarray(
@@ -63,7 +89,16 @@ class OnnxEncoder(BaseEncoder):
         )
 
     def _text_forward(self, tokens: np.ndarray) -> np.ndarray:
-        return np.asarray(self._text.run(None, {"tokens": np.ascontiguousarray(tokens, dtype=np.int64)})[0])
+        session = self._text
+        if self._text_length is not None:
+            import torch
+
+            used = self._text_length(torch.from_numpy(np.asarray(tokens)))
+            for length, short in self._short_text:
+                if used <= length:
+                    session, tokens = short, tokens[:, :length]
+                    break
+        return np.asarray(session.run(None, {"tokens": np.ascontiguousarray(tokens, dtype=np.int64)})[0])
 
 
 def _session(path: Path, threads: int) -> Any:
@@ -88,8 +123,10 @@ class _Tower:
     """A module exposing one tower's encode function, for the exporter."""
 
     @staticmethod
-    def wrap(model: torch.nn.Module, tower: str) -> torch.nn.Module:
+    def wrap(model: torch.nn.Module, tower: str, cut: bool = False) -> torch.nn.Module:
         import torch
+
+        parts = trimmed_text_parts(model) if cut else None
 
         class Wrapped(torch.nn.Module):
             def __init__(self) -> None:
@@ -97,6 +134,8 @@ class _Tower:
                 self.model = model
 
             def forward(self, x: torch.Tensor) -> torch.Tensor:
+                if parts is not None:
+                    return parts[1](x)  # tokens cut to the graph's length
                 encode = getattr(self.model, "encode_image" if tower == "image" else "encode_text")
                 result: torch.Tensor = encode(x)
                 return result
@@ -104,7 +143,8 @@ class _Tower:
         return Wrapped().eval()
 
 
-def _export(loaded: LoadedModel, tower: str, target: Path) -> None:
+def _export(loaded: LoadedModel, tower: str, target: Path, length: int | None = None) -> None:
+    """One tower's graph; `length` = a text graph at that fixed length (tokens cut to it)."""
     import copy
 
     import torch
@@ -118,13 +158,15 @@ def _export(loaded: LoadedModel, tower: str, target: Path) -> None:
         name = "pixels"
     else:
         example = loaded.tokenizer(["a photo", "an exported graph"])
+        if length is not None:
+            example = example[:, :length]
         name = "tokens"
     log.info("exporting the %s tower of %s to ONNX", tower, loaded.resolved.name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(
-                _Tower.wrap(model, tower),
+                _Tower.wrap(model, tower, cut=length is not None),
                 (example,),
                 str(target),
                 input_names=[name],

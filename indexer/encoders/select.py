@@ -50,8 +50,8 @@ class Trial:
 
 
 #: Part of the cache key: a decision measured before a backend changed speed is measured again
-#: (2: trimmed text batches in PyTorch, per-tower choice).
-DECISION_VERSION = 2
+#: (2: trimmed text batches in PyTorch, per-tower choice; 3: in ONNX Runtime too).
+DECISION_VERSION = 3
 
 
 def candidates_for(space: SpaceSettings, fast_bf16: bool) -> list[Candidate]:

@@ -10,7 +10,8 @@ padded positions cannot reach the pooled output:
   and of the pooling.
 
 Anything else (CoCa's appended class token, 'last' pooling, a pad mask inside a causal tower,
-open_clip's max pooler) keeps the full context. `bench/encode.py` prints the speed-up against the
+open_clip's max pooler) keeps the full context. ONNX Runtime gets the same cut through text graphs
+exported at a few fixed lengths (`onnx_encoder.py`). `bench/encode.py` prints the speed-up against the
 full context in the same run; tests check the outputs match the untrimmed forward.
 """
 
@@ -31,15 +32,32 @@ _HF_POOLERS = ("MeanPooler", "ClsPooler", "ClsLastHiddenStatePooler")
 def trimmed_text_forward(model: Any) -> TextForward | None:
     """A forward over (n, context) token ids that runs on the used length only; None when that
     would not be exact for this model (then use `model.encode_text`)."""
+    parts = trimmed_text_parts(model)
+    if parts is None:
+        return None
+    length, on_used = parts
+
+    def forward(tokens: torch.Tensor) -> torch.Tensor:
+        return on_used(tokens[:, : length(tokens)])
+
+    return forward
+
+
+def trimmed_text_parts(model: Any) -> tuple[Callable[[torch.Tensor], int], TextForward] | None:
+    """(the columns a batch needs, a forward over tokens already cut) where cutting is exact. The
+    forward takes the length from its input's shape, so it also runs on a batch cut to any length
+    at least the one needed (the ONNX graphs' fixed lengths)."""
     tower = getattr(model, "text", None)
     if tower is None:
-        return _causal_forward(model, pool_attr="text_pool_type", eos_attr="text_eos_id")
+        return _causal_parts(model, pool_attr="text_pool_type", eos_attr="text_eos_id")
     if hasattr(tower, "config") and hasattr(tower, "pooler"):
-        return _hf_forward(tower)
-    return _causal_forward(tower, pool_attr="pool_type", eos_attr="eos_id")
+        return _hf_parts(tower)
+    return _causal_parts(tower, pool_attr="pool_type", eos_attr="eos_id")
 
 
-def _causal_forward(tower: Any, *, pool_attr: str, eos_attr: str) -> TextForward | None:
+def _causal_parts(
+    tower: Any, *, pool_attr: str, eos_attr: str
+) -> tuple[Callable[[torch.Tensor], int], TextForward] | None:
     needed = ("token_embedding", "positional_embedding", "transformer", "ln_final")
     if not all(hasattr(tower, name) for name in needed):
         return None
@@ -54,9 +72,8 @@ def _causal_forward(tower: Any, *, pool_attr: str, eos_attr: str) -> TextForward
 
     eos_id = getattr(tower, eos_attr, None)
 
-    def forward(tokens: torch.Tensor) -> torch.Tensor:
-        used = causal_length(tokens)
-        text = tokens[:, :used]
+    def on_used(text: torch.Tensor) -> torch.Tensor:
+        used = text.shape[1]
         cast = tower.transformer.get_cast_dtype()
         x = tower.token_embedding(text).to(cast) + tower.positional_embedding[:used].to(cast)
         x = tower.transformer(x, attn_mask=tower.attn_mask[:used, :used])
@@ -67,20 +84,20 @@ def _causal_forward(tower: Any, *, pool_attr: str, eos_attr: str) -> TextForward
             return x
         return projection(x) if isinstance(projection, nn.Module) else x @ projection
 
-    return forward
+    return causal_length, on_used
 
 
-def _hf_forward(tower: Any) -> TextForward | None:
+def _hf_parts(tower: Any) -> tuple[Callable[[torch.Tensor], int], TextForward] | None:
     if type(tower.pooler).__name__ not in _HF_POOLERS or getattr(tower, "output_tokens", False):
         return None
     pad_id = tower.config.pad_token_id
     if pad_id is None:
         return None
 
-    def forward(tokens: torch.Tensor) -> torch.Tensor:
-        return tower(tokens[:, : padded_length(tokens, int(pad_id))])
+    def length(tokens: torch.Tensor) -> int:
+        return padded_length(tokens, int(pad_id))
 
-    return forward
+    return length, tower
 
 
 def causal_length(tokens: torch.Tensor) -> int:

@@ -36,6 +36,26 @@ def test_onnx_matches_torch(fixture: str, request: pytest.FixtureRequest, tmp_pa
     assert np.abs(onnx.encode_texts(texts) - ref.encode_texts(texts)).max() < 1e-4
     graphs = tmp_path / "graphs" / ref.info.fingerprint
     assert (graphs / "image.onnx").is_file() and (graphs / "text.onnx").is_file()
+    # Short batches run on the 32-token graph (exported with a dynamic batch): the same vectors.
+    assert (graphs / "text.32.onnx").is_file()
+    seen: list[int] = []
+    short = onnx._short_text[0][1]  # type: ignore[attr-defined]
+    run = short.run
+    onnx._short_text[0] = (32, _Recording(run, seen))  # type: ignore[attr-defined]
+    for batch in (["a red circle"], ["two blue squares", "a star", "a green triangle at the top"]):
+        assert np.abs(onnx.encode_texts(batch) - ref.encode_texts(batch)).max() < 1e-4
+    assert seen == [32, 32]
+
+
+class _Recording:
+    """An ONNX Runtime session stand-in that notes the token length of each run."""
+
+    def __init__(self, run: Any, seen: list[int]) -> None:
+        self._run, self._seen = run, seen
+
+    def run(self, names: Any, feeds: dict[str, np.ndarray]) -> Any:
+        self._seen.append(feeds["tokens"].shape[1])
+        return self._run(names, feeds)
 
 
 def test_int8_parity_and_graph_cache_reuse(tiny_base: Path, tmp_path: Path) -> None:
