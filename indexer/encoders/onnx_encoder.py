@@ -4,8 +4,8 @@ Graphs live under `<cache_dir>/graphs/<fingerprint>/` and are written atomically
 rename), so concurrent processes never read a half-written graph.
 
 A text tower whose padding can be cut exactly (`text_trim.py`) also gets graphs at shorter fixed
-lengths (`text.32.onnx`, and `text.77.onnx` below Long-CLIP's 248); each batch runs on the shortest
-that holds its texts. Fixed lengths, not one dynamic length axis: the exporter bakes the traced
+lengths (`text.16.onnx`, `text.32.onnx`, and `text.77.onnx` below Long-CLIP's 248); each batch runs
+on the shortest that holds its texts. Fixed lengths, not one dynamic length axis: the exporter bakes the traced
 batch size into nn.MultiheadAttention's reshapes once both axes are dynamic.
 """
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 OPSET = 17
 #: shorter text graph lengths, where cutting the padding is exact (a query is ~10-20 tokens).
-TEXT_LENGTHS = (32, 77)
+TEXT_LENGTHS = (16, 32, 77)
 
 
 def graphs_dir(cache_dir: Path, fingerprint: str) -> Path:

@@ -36,15 +36,17 @@ def test_onnx_matches_torch(fixture: str, request: pytest.FixtureRequest, tmp_pa
     assert np.abs(onnx.encode_texts(texts) - ref.encode_texts(texts)).max() < 1e-4
     graphs = tmp_path / "graphs" / ref.info.fingerprint
     assert (graphs / "image.onnx").is_file() and (graphs / "text.onnx").is_file()
-    # Short batches run on the 32-token graph (exported with a dynamic batch): the same vectors.
-    assert (graphs / "text.32.onnx").is_file()
+    # Short batches run on the shortest graph that holds them (each exported with a dynamic batch).
+    assert (graphs / "text.16.onnx").is_file() and (graphs / "text.32.onnx").is_file()
     seen: list[int] = []
-    short = onnx._short_text[0][1]  # type: ignore[attr-defined]
-    run = short.run
-    onnx._short_text[0] = (32, _Recording(run, seen))  # type: ignore[attr-defined]
-    for batch in (["a red circle"], ["two blue squares", "a star", "a green triangle at the top"]):
+    short = onnx._short_text  # type: ignore[attr-defined]
+    short[:] = [(length, _Recording(session.run, seen)) for length, session in short]
+    tokenizer = onnx._tokenizer  # type: ignore[attr-defined]
+    for batch in (["a red circle"], ["two blue squares", "a star"], ["a red circle " * 3, "a star"]):
         assert np.abs(onnx.encode_texts(batch) - ref.encode_texts(batch)).max() < 1e-4
-    assert seen == [32, 32]
+        needed = max(tokenizer.count(text) for text in batch)  # each batch fits in 32 tokens
+        assert seen[-1] == min(n for n in (16, 32) if n >= needed)
+    assert len(seen) == 3 and min(seen) == 16
 
 
 class _Recording:
