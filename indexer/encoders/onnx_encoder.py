@@ -4,9 +4,10 @@ Graphs live under `<cache_dir>/graphs/<fingerprint>/` and are written atomically
 rename), so concurrent processes never read a half-written graph.
 
 A text tower whose padding can be cut exactly (`text_trim.py`) also gets graphs at shorter fixed
-lengths (`text.16.onnx`, `text.32.onnx`, and `text.77.onnx` below Long-CLIP's 248); each batch runs
-on the shortest that holds its texts. Fixed lengths, not one dynamic length axis: the exporter bakes the traced
-batch size into nn.MultiheadAttention's reshapes once both axes are dynamic.
+lengths (`text.16.onnx`, `text.32.onnx`, and `text.77.onnx` below Long-CLIP's 248); each batch
+runs on the shortest that holds its texts. Fixed lengths, not one dynamic length axis: the
+exporter bakes the traced batch size into nn.MultiheadAttention's reshapes once both axes are
+dynamic.
 """
 
 from __future__ import annotations
