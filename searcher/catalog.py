@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from clipsearch.searcher.openmp import faiss_search_threads
 from clipsearch.searcher.types import MEDIA_TYPES, IndexVersionRef, ItemRecord, MediaType
 
 if TYPE_CHECKING:
@@ -67,8 +68,6 @@ class LoadedIndex:
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, positions into labels/item_ids/media) of the k best; positions are -1 where none."""
         import numpy as np
-
-        from clipsearch.searcher.openmp import faiss_search_threads
 
         k = max(1, min(k, self.size))
         with faiss_search_threads():

@@ -3,8 +3,9 @@ searches, hot swap of index versions, Prometheus metrics, graceful shutdown.
 
 Every RPC goes through `_serve`, the one place that assigns a request id, applies admission control and
 the caller's deadline, records metrics and maps exceptions to status codes. Blocking work never runs on
-the event loop: searches go to the batch threads (`searcher/batching.py`), the rest to a thread pool. Auth interceptors and TLS come from
-`clipsearch.searcher.auth` / `.tls` and are configured by `AuthSettings`.
+the event loop: searches go to the batch threads (`searcher/batching.py`), the rest to a thread pool.
+Auth interceptors and TLS come from `clipsearch.searcher.auth` / `.tls` and are configured by
+`AuthSettings`.
 """
 
 from __future__ import annotations

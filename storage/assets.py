@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -26,8 +26,16 @@ from clipsearch.storage.records import (
 if TYPE_CHECKING:
     from clipsearch.storage.db import Database
 
+_T = TypeVar("_T")
+
 # Bound on the size of IN (...) lists so neither engine hits its parameter limit.
 _IN_BATCH = 500
+
+
+def _chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    """`values` in slices of at most `_IN_BATCH`, one per IN (...) statement."""
+    for start in range(0, len(values), _IN_BATCH):
+        yield values[start : start + _IN_BATCH]
 
 
 def asset_record(row: Asset) -> AssetRecord:
@@ -184,8 +192,7 @@ def write_assets(session: Session, collection_id: int, rows: Sequence[AssetWrite
         if not r.uri:
             raise InvalidRequest("asset uri must not be empty")
     existing: dict[str, int] = {}
-    for start in range(0, len(uris), _IN_BATCH):
-        chunk = uris[start : start + _IN_BATCH]
+    for chunk in _chunks(uris):
         existing.update(
             session.execute(
                 select(Asset.uri, Asset.id).where(Asset.collection_id == collection_id, Asset.uri.in_(chunk))
@@ -243,8 +250,8 @@ def get_assets(session: Session, asset_ids: Iterable[int]) -> dict[int, AssetRec
     """Bulk lookup (the searcher hydrates a page of hits at once); missing ids are simply absent."""
     wanted = sorted(set(asset_ids))
     out: dict[int, AssetRecord] = {}
-    for start in range(0, len(wanted), _IN_BATCH):
-        rows = session.scalars(select(Asset).where(Asset.id.in_(wanted[start : start + _IN_BATCH])))
+    for chunk in _chunks(wanted):
+        rows = session.scalars(select(Asset).where(Asset.id.in_(chunk)))
         out.update((r.id, asset_record(r)) for r in rows)
     return out
 
@@ -264,8 +271,7 @@ def read_asset_summaries(db: Database, asset_ids: Iterable[int]) -> dict[int, As
     wanted = sorted(set(asset_ids))
     out: dict[int, AssetSummary] = {}
     with db.raw_cursor() as cursor:
-        for start in range(0, len(wanted), _IN_BATCH):
-            chunk = wanted[start : start + _IN_BATCH]
+        for chunk in _chunks(wanted):
             marks = ", ".join([db.placeholder] * len(chunk))
             cursor.execute(f"{_SUMMARY_SELECT} WHERE id IN ({marks})", chunk)
             for asset_id, uri, media_type, meta, text, duration in cursor.fetchall():
@@ -331,11 +337,9 @@ def mark_assets_deleted(session: Session, asset_ids: Iterable[int]) -> int:
     """Soft delete: rows stay (their vector refs are removed by the caller, who tombstones the rows)."""
     ids = sorted(set(asset_ids))
     total = 0
-    for start in range(0, len(ids), _IN_BATCH):
+    for chunk in _chunks(ids):
         result = session.execute(
-            update(Asset)
-            .where(Asset.id.in_(ids[start : start + _IN_BATCH]))
-            .values(status="deleted", updated_at=utcnow())
+            update(Asset).where(Asset.id.in_(chunk)).values(status="deleted", updated_at=utcnow())
         )
         total += result.rowcount  # type: ignore[attr-defined]
     return total
@@ -363,7 +367,7 @@ def list_frames(session: Session, asset_id: int) -> list[FrameRecord]:
 def get_frames(session: Session, frame_ids: Iterable[int]) -> dict[int, FrameRecord]:
     wanted = sorted(set(frame_ids))
     out: dict[int, FrameRecord] = {}
-    for start in range(0, len(wanted), _IN_BATCH):
-        rows = session.scalars(select(Frame).where(Frame.id.in_(wanted[start : start + _IN_BATCH])))
+    for chunk in _chunks(wanted):
+        rows = session.scalars(select(Frame).where(Frame.id.in_(chunk)))
         out.update((r.id, frame_record(r)) for r in rows)
     return out

@@ -80,12 +80,6 @@ def encoder_for(
 
 def torch_cpu_encoder(name: str, space: SpaceSettings, loaded: LoadedModel, fingerprint: str) -> TorchEncoder:
     if space.precision != "auto":
-        if space.precision == "bf16" and not cpu_has_fast_bf16():
-            log.warning(
-                "space %s: bf16 on a CPU (or PyTorch build) without native bf16 is emulated, several "
-                "times slower than fp32; precision 'auto' or 'fp32' is faster here",
-                name,
-            )
         info = encoder_info(name, space, loaded, fingerprint, space.precision, "torch", "cpu")
         return TorchEncoder(loaded, info, space.batch_size)
     fp32 = TorchEncoder(

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import copy
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from clipsearch.indexer.encoders.base import EncoderInfo
 from clipsearch.indexer.encoders.common import BaseEncoder
+from clipsearch.indexer.encoders.hardware import cpu_has_fast_bf16
 from clipsearch.indexer.encoders.text_trim import TextForward, trimmed_text_forward
 
 if TYPE_CHECKING:
     import torch
 
     from clipsearch.indexer.encoders.build import LoadedModel
+
+log = logging.getLogger(__name__)
 
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -28,6 +32,13 @@ class TorchEncoder(BaseEncoder):
         super().__init__(loaded, info, batch_size)
         self._device = torch.device(info.device)
         self._dtype: torch.dtype = getattr(torch, DTYPES[info.precision])
+        if info.precision == "bf16" and self._device.type == "cpu" and not cpu_has_fast_bf16():
+            # Here whatever asked for it (a setting, a benchmark): auto never picks emulated bf16.
+            log.warning(
+                "space %s: bf16 on a CPU (or PyTorch build) without native bf16 is emulated, several "
+                "times slower than fp32; precision 'auto' or 'fp32' is faster here",
+                info.space,
+            )
         # A cast works in place: keep the shared fp32 model intact (it is the parity reference) unless told.
         if copy_model is None:
             copy_model = info.precision != "fp32" or info.device != "cpu"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 import pytest
 
 from clipsearch.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
 from clipsearch.storage import assets, catalog, jobs, leases, schedules, vector_refs, versions
 from clipsearch.storage.db import Database
-from clipsearch.storage.records import NewVectorRef
+from clipsearch.storage.records import AssetSummary, NewVectorRef
 
 
 def test_collections_sources_and_spaces(db: Database) -> None:
@@ -76,15 +78,10 @@ def test_asset_summaries_carry_what_a_hit_shows(db: Database) -> None:
     with db.session() as s:
         full = assets.get_assets(s, [*made, video.id])
     assert summaries.keys() == full.keys()
+    # Every field a summary has (id, uri, media type, metadata, text, duration) equals the record's.
+    shown = attrgetter(*(f.name for f in dataclasses.fields(AssetSummary)))
     for asset_id, summary in summaries.items():
-        record = full[asset_id]
-        assert (summary.uri, summary.media_type, summary.metadata, summary.text, summary.duration_sec) == (
-            record.uri,
-            record.media_type,
-            record.metadata,
-            record.text,
-            record.duration_sec,
-        )
+        assert shown(summary) == shown(full[asset_id])
     assert summaries[made[7]].metadata == {**meta, "i": 7}
     assert summaries[video.id].duration_sec == 12.5 and summaries[video.id].text == "a caption"
 
