@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from clipsearch.searcher.types import IndexVersionRef
+from clipsearch.searcher.types import IndexVersionRef, StageTiming
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -54,6 +57,24 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.swaps = Counter("clipsearch_index_swaps", "Index versions swapped in", registry=self.registry)
+        # Labelled children by label values: `labels()` validates and locks on every call, and the
+        # request path records ~10 samples per search.
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def record_request(self, method: str, code: str, seconds: float) -> None:
+        self._child(self.requests, method, code).inc()
+        self._child(self.latency, method).observe(seconds)
+
+    def observe_stages(self, timings: Iterable[StageTiming]) -> None:
+        for timing in timings:
+            self._child(self.stage_latency, timing.stage).observe(timing.ms / 1000)
 
     def set_indexes(self, refs: tuple[IndexVersionRef, ...]) -> None:
         for ref in refs:

@@ -143,8 +143,7 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
     def _record(
         self, method: str, code: grpc.StatusCode, started: float, admission: AdmissionControl
     ) -> None:
-        self._metrics.requests.labels(method, code.name).inc()
-        self._metrics.latency.labels(method).observe(time.perf_counter() - started)
+        self._metrics.record_request(method, code.name, time.perf_counter() - started)
         self._metrics.in_flight.set(admission.in_flight)
 
     # ---- RPCs ---------------------------------------------------------------------------------
@@ -185,8 +184,7 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         return self._respond(self._engine.search(query), request_id)
 
     def _respond(self, result: SearchResult, request_id: str) -> pb.SearchResponse:
-        for timing in result.timings:
-            self._metrics.stage_latency.labels(timing.stage).observe(timing.ms / 1000)
+        self._metrics.observe_stages(result.timings)
         return wire.search_response(result, request_id)
 
     def _observe_encode(self, kind: str, size: int) -> None:

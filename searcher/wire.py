@@ -118,27 +118,44 @@ def _moment(moment: VideoMoment) -> pb.VideoMoment:
     )
 
 
-def _hit(hit: Hit) -> pb.Hit:
-    scores = pb.ComponentScores()
-    if hit.initial is not None:
-        scores.initial = hit.initial
-    if hit.rerank is not None:
-        scores.rerank = hit.rerank
-    if hit.frame is not None:
-        scores.frame = hit.frame
-    message = pb.Hit(
-        id=str(hit.item.item_id),
-        uri=hit.item.uri,
-        media_type=media_to_pb(hit.item.media_type),
-        score=hit.score,
-        scores=scores,
-        metadata=_struct(hit.item.metadata),
-        text=hit.item.text,
-        rank=hit.rank,
+#: hits whose item part (`_item_part`) is kept; the cache is simply cleared when full.
+ITEM_PARTS_MAX = 8192
+# id(record) → (record, its item part). Holding the record keeps its id from being reused.
+_item_parts: dict[int, tuple[ItemRecord, pb.Hit]] = {}
+
+
+def _item_part(item: ItemRecord) -> pb.Hit:
+    """A Hit with only the item's fields set, built once per hydrated record: metadata → Struct is
+    most of a response's Python cost, and under load the same records (from the searcher's item
+    cache) come back in hit after hit. Dict reads and writes are atomic, so any thread may call it."""
+    cached = _item_parts.get(id(item))
+    if cached is not None:  # two live objects never share an id
+        return cached[1]
+    part = pb.Hit(
+        id=str(item.item_id),
+        uri=item.uri,
+        media_type=media_to_pb(item.media_type),
+        metadata=_struct(item.metadata),
+        text=item.text,
     )
+    if len(_item_parts) >= ITEM_PARTS_MAX:
+        _item_parts.clear()
+    _item_parts[id(item)] = (item, part)
+    return part
+
+
+def _fill_hit(message: pb.Hit, hit: Hit) -> None:
+    message.CopyFrom(_item_part(hit.item))  # one C-level copy instead of rebuilding the Struct
+    message.score = hit.score
+    message.rank = hit.rank
+    if hit.initial is not None:
+        message.scores.initial = hit.initial
+    if hit.rerank is not None:
+        message.scores.rerank = hit.rerank
+    if hit.frame is not None:
+        message.scores.frame = hit.frame
     if hit.moment is not None:
         message.moment.CopyFrom(_moment(hit.moment))
-    return message
 
 
 def _version(ref: IndexVersionRef) -> pb.IndexVersionRef:
@@ -148,8 +165,7 @@ def _version(ref: IndexVersionRef) -> pb.IndexVersionRef:
 
 
 def search_response(result: SearchResult, request_id: str) -> pb.SearchResponse:
-    return pb.SearchResponse(
-        hits=[_hit(h) for h in result.hits],
+    response = pb.SearchResponse(
         next_page_token=result.next_page_token,
         space=result.space,
         route_reason=result.route_reason,
@@ -160,6 +176,9 @@ def search_response(result: SearchResult, request_id: str) -> pb.SearchResponse:
         timings=[pb.StageTiming(stage=t.stage, ms=t.ms) for t in result.timings],
         request_id=request_id,
     )
+    for hit in result.hits:
+        _fill_hit(response.hits.add(), hit)
+    return response
 
 
 def encode_response(encoding: Encoding) -> pb.EncodeResponse:
