@@ -7,14 +7,12 @@ overloaded server answers quickly instead of growing an unbounded backlog.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from clipsearch.errors import ResourceExhausted
 
 
 class AdmissionControl:
-    """Must be used from one event loop (the server's)."""
+    """Must be used from one event loop (the server's); its counters may be read from any thread."""
 
     def __init__(self, max_concurrent: int, max_queued: int) -> None:
         if max_concurrent < 1 or max_queued < 0:
@@ -33,8 +31,12 @@ class AdmissionControl:
     def waiting(self) -> int:
         return self._waiting
 
-    @asynccontextmanager
-    async def admit(self) -> AsyncIterator[None]:
+    def admit(self) -> AdmissionControl:
+        """`async with control.admit():` holds one slot for the body (or raises ResourceExhausted)."""
+        return self
+
+    # A plain class context (not @asynccontextmanager): no generator per request on the loop.
+    async def __aenter__(self) -> None:
         if self._slots.locked() and self._waiting >= self._max_queued:
             raise ResourceExhausted(
                 f"server busy: {self._in_flight} requests in flight and {self._waiting} queued "
@@ -46,8 +48,7 @@ class AdmissionControl:
         finally:
             self._waiting -= 1
         self._in_flight += 1
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
-            self._slots.release()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._in_flight -= 1
+        self._slots.release()

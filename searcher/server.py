@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -93,7 +93,11 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         # Created lazily so that it binds to the server's running loop.
         if self._admission is None:
             server = self._settings.server
-            self._admission = AdmissionControl(server.max_concurrent_requests, server.max_queued_requests)
+            admission = AdmissionControl(server.max_concurrent_requests, server.max_queued_requests)
+            # Read at scrape time: exact, and nothing to set on every request.
+            self._metrics.in_flight.set_function(lambda: admission.in_flight)
+            self._metrics.queued.set_function(lambda: admission.waiting)
+            self._admission = admission
         return self._admission
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -108,8 +112,6 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         admission = self._admit()
         try:
             async with admission.admit():
-                self._metrics.in_flight.set(admission.in_flight)
-                self._metrics.queued.set(admission.waiting)
                 remaining = context.time_remaining()
                 # No deadline → time_remaining() is None (or huge); timeout(None) waits forever.
                 timeout = remaining if remaining is not None and remaining < 1e6 else None
@@ -126,11 +128,11 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
                 log.info("%s → %s: %s", method, code.name, message, extra={"request_id": request_id})
             # abort() sends the status at once: count the request first, or a scrape right after
             # the client sees the error could miss it.
-            self._record(method, code, started, admission)
+            self._record(method, code, started)
             context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
             await context.abort(code, message)
             raise  # unreachable: abort raises
-        self._record(method, code, started, admission)
+        self._record(method, code, started)
         context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
         log.debug(
             "%s ok in %.1f ms",
@@ -140,11 +142,8 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         )
         return result
 
-    def _record(
-        self, method: str, code: grpc.StatusCode, started: float, admission: AdmissionControl
-    ) -> None:
+    def _record(self, method: str, code: grpc.StatusCode, started: float) -> None:
         self._metrics.record_request(method, code.name, time.perf_counter() - started)
-        self._metrics.in_flight.set(admission.in_flight)
 
     # ---- RPCs ---------------------------------------------------------------------------------
 
@@ -235,7 +234,7 @@ def _request_id(context: grpc.aio.ServicerContext) -> str:
             and value.isprintable()
         ):
             return value
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()  # 64 random bits, as uuid4().hex[:16] gave, without the UUID object
 
 
 class SearchServer:

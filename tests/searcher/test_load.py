@@ -128,6 +128,54 @@ def test_metrics_endpoint_counts_requests_and_reports_indexes(tmp_path: Path) ->
     assert 'clipsearch_requests_total{code="INVALID_ARGUMENT",method="Search"} 1.0' in body
     assert 'clipsearch_index_vectors{collection="synthetic",space="default",unit="item"} 60.0' in body
     assert 'clipsearch_stage_seconds_count{stage="candidates"} 1.0' in body
+    assert 'clipsearch_request_seconds_count{method="Search"} 2.0' in body
+    assert "clipsearch_in_flight 0.0" in body and "clipsearch_queued 0.0" in body
+
+
+def test_in_flight_and_queued_gauges_read_the_admission_counters(tmp_path: Path) -> None:
+    from prometheus_client import generate_latest
+
+    from clipsearch.searcher.app import build_engine
+    from clipsearch.searcher.metrics import ServerMetrics
+    from clipsearch.searcher.server import SearchServicer
+
+    settings = make_settings(tmp_path, max_concurrent_requests=1, max_queued_requests=4)
+    metrics = ServerMetrics()
+    servicer = SearchServicer(build_engine(settings), settings, metrics)
+
+    def gauges() -> tuple[str, str]:
+        lines = generate_latest(metrics.registry).decode().splitlines()
+        return (
+            next(line for line in lines if line.startswith("clipsearch_in_flight ")),
+            next(line for line in lines if line.startswith("clipsearch_queued ")),
+        )
+
+    async def scenario() -> list[tuple[str, str]]:
+        admission = servicer._admit()
+        seen = [gauges()]
+        release = asyncio.Event()
+
+        async def hold() -> None:
+            async with admission.admit():
+                await release.wait()
+
+        holders = [asyncio.ensure_future(hold()) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        seen.append(gauges())  # one in its slot, two waiting
+        release.set()
+        await asyncio.gather(*holders)
+        seen.append(gauges())
+        return seen
+
+    try:
+        seen = asyncio.run(scenario())
+    finally:
+        servicer.close()
+    assert seen == [
+        ("clipsearch_in_flight 0.0", "clipsearch_queued 0.0"),
+        ("clipsearch_in_flight 1.0", "clipsearch_queued 2.0"),
+        ("clipsearch_in_flight 0.0", "clipsearch_queued 0.0"),
+    ]
 
 
 def test_graceful_stop_turns_health_not_serving_and_finishes(tmp_path: Path) -> None:
