@@ -2,6 +2,9 @@
 
 hydration     a page of 10 hits read with `assets.read_asset_summaries` (one plain SELECT on a
               DBAPI cursor) vs `assets.get_assets` in a `read_session` (ORM rows, the old read);
+response      `wire.search_response` for a 10-hit page whose records recur (the item cache hands out
+              the same records, so each one's Hit part is built once and copied) vs records seen for
+              the first time (each Hit built field by field, its metadata Struct included);
 token count   `count_tokens` through the private Rust-backend copy vs the full transformers call
               (`tokenizer(text, truncation=False)`), per shapes model;
 gRPC floor    a grpc.aio server that answers every Search with a prebuilt 10-hit response: the
@@ -83,6 +86,48 @@ def hydration(repeats: int) -> None:
             per_call_us(orm_rows, repeats),
         )
         db.dispose()
+
+
+def response_build(repeats: int) -> None:
+    from clipsearch.searcher import wire
+    from clipsearch.searcher.types import Hit, IndexVersionRef, ItemRecord, SearchResult, StageTiming
+
+    print("== a 10-hit SearchResponse from a search result (metadata of 3 keys per hit)")
+
+    def result(records: list[ItemRecord]) -> SearchResult:
+        return SearchResult(
+            hits=tuple(
+                Hit(r, rank, 1.0 - rank / 100, initial=1.0 - rank / 100) for rank, r in enumerate(records)
+            ),
+            next_page_token="token",
+            space="default",
+            route_reason="default space",
+            language="en",
+            long_text="",
+            query_truncated=False,
+            index_versions=(IndexVersionRef("bench", "default", "item", "1", 10_000),),
+            timings=tuple(StageTiming(stage, 0.1) for stage in ("route", "encode", "candidates", "hydrate")),
+        )
+
+    def records(first: int) -> list[ItemRecord]:
+        return [
+            ItemRecord(
+                i, "bench", f"file:///img/{i}.jpg", "image", f"item {i}", {"n": i, "tag": "odd", "cluster": 3}
+            )
+            for i in range(first, first + 10)
+        ]
+
+    pages = [result(records(page * 10)) for page in range(64)]  # recurring: the same record objects
+    turn = iter(range(10**9))
+    # First sight: new record objects on every call (built outside the timed call).
+    fresh = [result(records(page * 10)) for page in range(repeats * 6 + 1)]
+    unseen = iter(fresh)
+    report(
+        "records recurring (item cache)",
+        per_call_us(lambda: wire.search_response(pages[next(turn) % len(pages)], "rid"), repeats),
+        "records seen the first time",
+        per_call_us(lambda: wire.search_response(next(unseen), "rid"), repeats),
+    )
 
 
 def token_count(repeats: int) -> None:
@@ -231,6 +276,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000, help="gRPC requests per concurrency")
     args = parser.parse_args()
     hydration(args.repeats)
+    response_build(args.repeats)
     token_count(args.repeats)
     grpc_floor(args.requests)
     idle_gap(args.repeats)

@@ -49,7 +49,12 @@ def test_response_carries_every_field() -> None:
         "rid",
     )
     first, second = response.hits
-    assert (first.id, first.uri, first.media_type, first.text) == ("1", "file:///1.png", pb.MEDIA_TYPE_IMAGE, "text 1")
+    assert (first.id, first.uri, first.media_type, first.text) == (
+        "1",
+        "file:///1.png",
+        pb.MEDIA_TYPE_IMAGE,
+        "text 1",
+    )
     assert first.score == pytest.approx(0.9) and first.rank == 0
     assert first.scores.HasField("initial") and first.scores.HasField("rerank")
     assert not first.scores.HasField("frame") and not first.HasField("moment")
