@@ -72,6 +72,9 @@ class ServerMetrics:
         self._child(self.requests, method, code).inc()
         self._child(self.latency, method).observe(seconds)
 
+    def observe_batch(self, kind: str, size: int) -> None:
+        self._child(self.batch_size, kind).observe(size)
+
     def observe_stages(self, timings: Iterable[StageTiming]) -> None:
         for timing in timings:
             self._child(self.stage_latency, timing.stage).observe(timing.ms / 1000)

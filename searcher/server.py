@@ -187,7 +187,7 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         return wire.search_response(result, request_id)
 
     def _observe_encode(self, kind: str, size: int) -> None:
-        self._metrics.batch_size.labels(kind).observe(size)
+        self._metrics.observe_batch(kind, size)
 
     async def Encode(self, request: pb.EncodeRequest, context: grpc.aio.ServicerContext) -> pb.EncodeResponse:
         async def work(_request_id: str) -> pb.EncodeResponse:
