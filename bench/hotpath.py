@@ -10,6 +10,9 @@ token count   `count_tokens` through the private Rust-backend copy vs the full t
 gRPC floor    a grpc.aio server that answers every Search with a prebuilt 10-hit response: the
               latency and server CPU per request that no search code can go below, against
               protobuf serialise + parse of the same messages in process;
+batched FAISS a micro-batch of queries on a 10k flat index (one thread) with the server's BLAS
+              threshold (`searcher/faiss_setup.py`) vs FAISS's default, which scans query by query;
+              one query alone as well, which the threshold leaves on the scan;
 idle gap      one FAISS search (10k × 128 flat, one thread) after 1 ms idle, as every request at
               concurrency 1 over a network meets it, vs the same search back to back in a tight
               loop, as the in-process baselines of bench/serve.py run it.
@@ -28,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -240,6 +244,37 @@ def grpc_floor(requests: int) -> None:
         server.wait()
 
 
+def batched_search(repeats: int) -> None:
+    import faiss
+    import numpy as np
+
+    from clipsearch.searcher.faiss_setup import BATCH_BLAS_THRESHOLD
+
+    print("== a batch of queries on a 10k flat index (inner product, 1 thread, top 11)")
+    faiss.omp_set_num_threads(1)
+    default = faiss.cvar.distance_compute_blas_threshold
+    rng = np.random.default_rng(0)
+    try:
+        for dim in (128, 512):
+            index = faiss.IndexFlatIP(dim)
+            index.add(rng.standard_normal((10_000, dim)).astype(np.float32))
+            for batch in (1, 16, 31):
+                queries = rng.standard_normal((batch, dim)).astype(np.float32)
+                timed = {}
+                for threshold in (BATCH_BLAS_THRESHOLD, default):
+                    faiss.cvar.distance_compute_blas_threshold = threshold
+                    search = partial(index.search, queries, 11)
+                    timed[threshold] = per_call_us(search, max(4, repeats // 20))
+                report(
+                    f"d={dim}, {batch} quer{'y' if batch == 1 else 'ies'}, threshold {BATCH_BLAS_THRESHOLD}",
+                    timed[BATCH_BLAS_THRESHOLD],
+                    f"FAISS default {default}",
+                    timed[default],
+                )
+    finally:
+        faiss.cvar.distance_compute_blas_threshold = default
+
+
 def idle_gap(repeats: int) -> None:
     import faiss
     import numpy as np
@@ -279,6 +314,7 @@ def main() -> int:
     response_build(args.repeats)
     token_count(args.repeats)
     grpc_floor(args.requests)
+    batched_search(args.repeats)
     idle_gap(args.repeats)
     return 0
 
