@@ -14,9 +14,9 @@ and once per run the encoder's own QPS on text queries (`encode_texts` in batche
 throughput when fully batched — and one text per call; the better of the two is the baseline), with
 the same model the server loads.
 
-The server's mean text batch at the highest concurrency (from its /metrics) is printed with the
-encoder's own QPS at that batch size: how much of the gap to the batch-32 baseline is batch size
-(the server's batches are what its concurrent callers make) and how much is the serving path.
+With each concurrency's figures it prints the sizes of the server's text batches (from its
+/metrics): the batches that concurrent callers make are what the model runs, and the encoder's
+baseline is its batch of 32.
 
 Printed targets (issue 7), each with its baseline from the same run:
   - gRPC + hydration add ≤ 3 ms at p50 over in-process index search (concurrency 1);
@@ -170,32 +170,34 @@ def encoder_qps(encoder: Any, texts: list[str], requests: int) -> tuple[Figures,
     return batched, single
 
 
-def encoder_qps_at(encoder: Any, texts: list[str], batch: int, requests: int) -> float:
-    """The encoder's text QPS in batches of `batch` (as encoder_qps times its batch of 32)."""
-    encoder.encode_texts(texts[:batch])  # warm up
-    done = 0
-    started = time.perf_counter()
-    while done < requests:
-        encoder.encode_texts([texts[(done + j) % len(texts)] for j in range(batch)])
-        done += batch
-    return done / (time.perf_counter() - started)
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def text_batches(metrics_port: int) -> tuple[float, float]:
-    """(sum, count) of the server's text encode batch sizes so far, from its /metrics."""
+def text_batches(metrics_port: int) -> dict[float, float]:
+    """The server's text encode batches so far, from its /metrics: cumulative count per bucket bound."""
     body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
-    found = {"sum": 0.0, "count": 0.0}
+    found: dict[float, float] = {}
     for line in body.splitlines():
-        for part in found:
-            if line.startswith(f'clipsearch_encode_batch_size_{part}{{kind="text"}}'):
-                found[part] = float(line.rsplit(" ", 1)[1])
-    return found["sum"], found["count"]
+        match = re.match(r'clipsearch_encode_batch_size_bucket\{kind="text",le="([^"]+)"\} (\S+)', line)
+        if match:
+            found[float(match.group(1))] = float(match.group(2))
+    return found
+
+
+def batch_sizes(cumulative: dict[float, float]) -> str:
+    """'1: 13 · 17–32: 12' from cumulative bucket counts (the histogram's bounds: 1, 2, 4, …, 64)."""
+    parts, below, low = [], 0.0, 1
+    for bound in sorted(cumulative):
+        count = cumulative[bound] - below
+        below = cumulative[bound]
+        high = "+" if bound == float("inf") else str(int(bound))
+        if count:
+            parts.append(f"{low if str(low) == high else f'{low}–{high}'}: {count:.0f}")
+        low = int(bound) + 1 if bound != float("inf") else low
+    return " · ".join(parts) or "none"
 
 
 class ServerProcess:
@@ -236,7 +238,7 @@ def bench_size(
     root: Path,
     threads: int,
     rounds_per: int,
-) -> tuple[dict[int, dict[str, Figures]], dict[int, float]]:
+) -> dict[int, dict[str, Figures]]:
     from clipsearch.config import load_settings
     from clipsearch.searcher.app import build_engine
     from clipsearch.searcher.openmp import faiss_search_threads
@@ -325,7 +327,6 @@ def bench_size(
     env.pop("CLIPSEARCH_CONFIG", None)
     server = ServerProcess(config, env, root / f"n{n}-server.log")
     results: dict[int, dict[str, Figures]] = {}
-    batches: dict[int, float] = {}
 
     def grpc_text(concurrency: int) -> Figures:
         # The server's text batches over this measurement alone (the histogram is cumulative).
@@ -333,12 +334,11 @@ def bench_size(
         figures = measure(
             "gRPC text", *asyncio.run(run_grpc(server.target, text_query, concurrency, requests))
         )
-        after = text_batches(metrics_port)
-        sums[0] += after[0] - before[0]
-        sums[1] += after[1] - before[1]
+        for bound, count in text_batches(metrics_port).items():
+            seen[bound] = seen.get(bound, 0.0) + count - before.get(bound, 0.0)
         return figures
 
-    sums = [0.0, 0.0]
+    seen: dict[float, float] = {}
     try:
         for _ in range(20):  # warm up every path
             index_only(0)
@@ -347,7 +347,7 @@ def bench_size(
         asyncio.run(run_grpc(server.target, text_query, 4, 40))
         for concurrency in concurrencies:
             print(f"  concurrency {concurrency}:")
-            sums[:] = [0.0, 0.0]
+            seen.clear()
             # Interleaved rounds, best of each path: a load spike from another process on a shared
             # machine then hits figure and baseline alike instead of skewing one of them.
             rounds: list[dict[str, Figures]] = []
@@ -365,20 +365,19 @@ def bench_size(
                     }
                 )
             results[concurrency] = {path: best([r[path] for r in rounds]) for path in rounds[0]}
-            batches[concurrency] = sums[0] / sums[1] if sums[1] else 0.0
-            print(f"   best of {rounds_per} rounds (server's mean text batch {batches[concurrency]:.1f})")
+            print(
+                f"   best of {rounds_per} rounds; the server's text batches (size: count): {batch_sizes(seen)}"
+            )
             for path, figures in results[concurrency].items():
                 print(
                     f"    {path:<12} p50 {figures.p50:8.2f} ms   p99 {figures.p99:8.2f} ms   {figures.qps:9.1f} QPS"
                 )
     finally:
         server.stop()
-    return results, batches
+    return results
 
 
-def report(
-    n: int, results: dict[int, dict[str, Figures]], encoder: Figures, at_batch: tuple[float, float]
-) -> list[bool]:
+def report(n: int, results: dict[int, dict[str, Figures]], encoder: Figures) -> list[bool]:
     ok: list[bool] = []
     low = min(results)
     one = results[low]
@@ -400,11 +399,6 @@ def report(
           f"{encoder.qps:.1f}, index {top['index'].qps:.1f}) = {top['grpc-text'].qps:.1f} / {baseline:.1f} "
           f"({which}) = {ratio:.2f} (target ≥ 0.70: {'met' if met else 'NOT met'}); "
           f"gRPC vector / index = {top['grpc-vector'].qps / top['index'].qps:.2f}")  # fmt: skip
-    mean, qps = at_batch
-    if qps:
-        print(f"  {n}: the server's mean text batch there was {mean:.1f}; the encoder alone in batches of "
-              f"{round(mean)}: {qps:.1f} QPS ({qps / encoder.qps:.2f} of its best); gRPC text / that = "
-              f"{top['grpc-text'].qps / qps:.2f}")  # fmt: skip
     return ok
 
 
@@ -479,7 +473,7 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         for n in sizes:
             print(f"== {n} vectors")
-            results, batches = bench_size(
+            results = bench_size(
                 n,
                 args.model,
                 args.precision,
@@ -491,19 +485,7 @@ def main() -> int:
                 args.threads,
                 args.rounds,
             )
-            # Measured with the server stopped, so that it has the cores to itself like the baseline.
-            mean = batches[max(batches)]
-            at_batch = (
-                (
-                    mean,
-                    encoder_qps_at(
-                        encoder, query_texts(DISTINCT_QUERIES, seed=2), max(1, round(mean)), requests
-                    ),
-                )
-                if mean
-                else (0.0, 0.0)
-            )
-            verdicts.extend(report(n, results, encoder_best, at_batch))
+            verdicts.extend(report(n, results, encoder_best))
     print(f"targets met: {sum(verdicts)}/{len(verdicts)}")
     return 0
 
