@@ -25,6 +25,7 @@ Printed targets (issue 7), each with its baseline from the same run:
 
     .venv/bin/python bench/serve.py [--model local-dir:models/shapes-base] [--sizes 10000,100000]
                                     [--quick] [--requests N] [--threads 2] [--precision fp32]
+                                    [--backend torch|onnx]
                                     [--pretrained FILE]
 """
 
@@ -243,9 +244,8 @@ def best(figures: list[Figures]) -> Figures:
 
 def bench_size(
     n: int,
-    model: str,
-    precision: str,
-    pretrained: str,
+    space: str,
+    model_cache: Path | None,
     encoder: Any,
     requests: int,
     concurrencies: list[int],
@@ -266,9 +266,8 @@ def bench_size(
     config = root / f"n{n}.toml"
     config.write_text(
         f'data_dir = "{data}"\n'
-        f'[spaces.default]\nmodel = "{model}"\nprecision = "{precision}"\nbackend = "torch"\ndevice = "cpu"\n'
-        + (f'pretrained = "{pretrained}"\n' if pretrained else "")
-        + '[collections.bench]\nspaces = ["default"]\n'
+        f"[spaces.default]\n{space}"
+        '[collections.bench]\nspaces = ["default"]\n'
         "[server]\nport = 0\nworkers = 8\nmax_concurrent_requests = 64\nmax_queued_requests = 256\n"
         f"batch_window_ms = 2.0\nmetrics_port = {metrics_port}\n",
         encoding="utf-8",
@@ -293,6 +292,8 @@ def bench_size(
     print(
         f"  corpus: {n} vectors × {dim} (bulk insert + index build) in {time.perf_counter() - started:.1f} s"
     )
+    if model_cache is not None:  # the bench's exported graphs, so that the server loads the same ones
+        (data / "model-cache").symlink_to(model_cache, target_is_directory=True)
 
     # Distinct queries (not a few hundred repeated), so that no cache on the path flatters a figure.
     rng = np.random.default_rng(1)
@@ -442,6 +443,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (bench and server alike)")
     parser.add_argument("--precision", default="fp32", help="the model's precision (bench and server alike)")
     parser.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="the model's backend (bench and server alike; onnx exports the graphs once, into the workdir)",
+    )
+    parser.add_argument(
         "--pretrained",
         default="",
         help="the model's weights (a file for a zoo model: the server must load the same weights)",
@@ -465,44 +472,52 @@ def main() -> int:
     from clipsearch.errors import ClipsearchError
     from clipsearch.indexer.encoders import load_encoder
 
-    try:
-        encoder = load_encoder(
-            "default",
-            SpaceSettings(
-                model=args.model,
-                pretrained=args.pretrained,
-                precision=args.precision,
-                backend="torch",
-                device="cpu",
-            ),
-        )
-    except ClipsearchError as exc:
-        raise SystemExit(
-            f"cannot load the model {args.model}: {exc} (train it with `make models`, or pass --model)"
-        ) from None
-    print(f"model {args.model} ({args.precision}): dim {encoder.info.dim}, {args.threads} threads")
-    print("== encoder alone (text queries)")
-    measured = [encoder_qps(encoder, query_texts(DISTINCT_QUERIES), requests) for _ in range(args.rounds)]
-    batched = best([m[0] for m in measured])
-    half = best([m[1] for m in measured])
-    single = best([m[2] for m in measured])
-    print(
-        f"    best of {args.rounds}: batch of 32 {batched.qps:.1f} QPS, batch of 16 {half.qps:.1f} QPS "
-        f"({half.qps / batched.qps:.2f} of 32), one per call {single.qps:.1f} QPS"
-    )
-    # The baseline is the encoder at its best, batched or not (the stricter target).
-    encoder_best = batched if batched.qps >= single.qps else single
     verdicts: list[bool] = []
     with tempfile.TemporaryDirectory(prefix="clipsearch-bench-") as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
+        # ONNX graphs are exported once, here, and the servers read them from the same folder.
+        model_cache = work / "model-cache" if args.backend == "onnx" else None
+        try:
+            encoder = load_encoder(
+                "default",
+                SpaceSettings(
+                    model=args.model,
+                    pretrained=args.pretrained,
+                    precision=args.precision,
+                    backend=args.backend,
+                    device="cpu",
+                ),
+                cache_dir=model_cache,
+            )
+        except ClipsearchError as exc:
+            raise SystemExit(
+                f"cannot load the model {args.model}: {exc} (train it with `make models`, or pass --model)"
+            ) from None
+        space = (
+            f'model = "{args.model}"\nprecision = "{args.precision}"\nbackend = "{args.backend}"\n'
+            'device = "cpu"\n' + (f'pretrained = "{args.pretrained}"\n' if args.pretrained else "")
+        )
+        print(
+            f"model {args.model} ({args.backend}/{args.precision}): dim {encoder.info.dim}, {args.threads} threads"
+        )
+        print("== encoder alone (text queries)")
+        measured = [encoder_qps(encoder, query_texts(DISTINCT_QUERIES), requests) for _ in range(args.rounds)]
+        batched = best([m[0] for m in measured])
+        half = best([m[1] for m in measured])
+        single = best([m[2] for m in measured])
+        print(
+            f"    best of {args.rounds}: batch of 32 {batched.qps:.1f} QPS, batch of 16 {half.qps:.1f} QPS "
+            f"({half.qps / batched.qps:.2f} of 32), one per call {single.qps:.1f} QPS"
+        )
+        # The baseline is the encoder at its best, batched or not (the stricter target).
+        encoder_best = batched if batched.qps >= single.qps else single
         for n in sizes:
             print(f"== {n} vectors")
             results = bench_size(
                 n,
-                args.model,
-                args.precision,
-                args.pretrained,
+                space,
+                model_cache,
                 encoder,
                 requests,
                 [1, 8, 32],
