@@ -118,7 +118,7 @@ def _moment(moment: VideoMoment) -> pb.VideoMoment:
     )
 
 
-#: hits whose item part (`_item_part`) is kept; the cache is simply cleared when full.
+#: records whose Hit part (`_item_part`) is kept; the cache is simply cleared when full.
 ITEM_PARTS_MAX = 8192
 # id(record) → (record, its item part). Holding the record keeps its id from being reused.
 _item_parts: dict[int, tuple[ItemRecord, pb.Hit]] = {}
