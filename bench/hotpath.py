@@ -11,7 +11,7 @@ gRPC floor    a grpc.aio server that answers every Search with a prebuilt 10-hit
               latency and server CPU per request that no search code can go below, against
               protobuf serialise + parse of the same messages in process;
 batched FAISS a micro-batch of queries on a 10k flat index (one thread) with the server's BLAS
-              threshold (`searcher/faiss_setup.py`) vs FAISS's default, which scans query by query;
+              threshold (`searcher/faiss_runtime.py`) vs FAISS's default, which scans query by query;
               one query alone as well, which the threshold leaves on the scan;
 idle gap      one FAISS search (10k × 128 flat, one thread) after 1 ms idle, as every request at
               concurrency 1 over a network meets it, vs the same search back to back in a tight
@@ -33,6 +33,10 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from clipsearch.searcher.types import SearchResult
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -92,40 +96,39 @@ def hydration(repeats: int) -> None:
         db.dispose()
 
 
-def response_build(repeats: int) -> None:
-    from clipsearch.searcher import wire
+def _page(first: int) -> SearchResult:
+    """A search result of 10 image hits (ids first…first+9, 3 metadata keys each), new record objects."""
     from clipsearch.searcher.types import Hit, IndexVersionRef, ItemRecord, SearchResult, StageTiming
 
-    print("== a 10-hit SearchResponse from a search result (metadata of 3 keys per hit)")
-
-    def result(records: list[ItemRecord]) -> SearchResult:
-        return SearchResult(
-            hits=tuple(
-                Hit(r, rank, 1.0 - rank / 100, initial=1.0 - rank / 100) for rank, r in enumerate(records)
-            ),
-            next_page_token="token",
-            space="default",
-            route_reason="default space",
-            language="en",
-            long_text="",
-            query_truncated=False,
-            index_versions=(IndexVersionRef("bench", "default", "item", "1", 10_000),),
-            timings=tuple(StageTiming(stage, 0.1) for stage in ("route", "encode", "candidates", "hydrate")),
+    records = [
+        ItemRecord(
+            i, "bench", f"file:///img/{i}.jpg", "image", f"item {i}", {"n": i, "tag": "odd", "cluster": 3}
         )
+        for i in range(first, first + 10)
+    ]
+    return SearchResult(
+        hits=tuple(
+            Hit(r, rank, 1.0 - rank / 100, initial=1.0 - rank / 100) for rank, r in enumerate(records)
+        ),
+        next_page_token="token",
+        space="default",
+        route_reason="default space",
+        language="en",
+        long_text="",
+        query_truncated=False,
+        index_versions=(IndexVersionRef("bench", "default", "item", "1", 10_000),),
+        timings=tuple(StageTiming(stage, 0.1) for stage in ("route", "encode", "candidates", "hydrate")),
+    )
 
-    def records(first: int) -> list[ItemRecord]:
-        return [
-            ItemRecord(
-                i, "bench", f"file:///img/{i}.jpg", "image", f"item {i}", {"n": i, "tag": "odd", "cluster": 3}
-            )
-            for i in range(first, first + 10)
-        ]
 
-    pages = [result(records(page * 10)) for page in range(64)]  # recurring: the same record objects
+def response_build(repeats: int) -> None:
+    from clipsearch.searcher import wire
+
+    print("== a 10-hit SearchResponse from a search result (metadata of 3 keys per hit)")
+    pages = [_page(page * 10) for page in range(64)]  # recurring: the same record objects
     turn = iter(range(10**9))
     # First sight: new record objects on every call (built outside the timed call).
-    fresh = [result(records(page * 10)) for page in range(repeats * 6 + 1)]
-    unseen = iter(fresh)
+    unseen = iter([_page(page * 10) for page in range(repeats * 6 + 1)])
     report(
         "records recurring (item cache)",
         per_call_us(lambda: wire.search_response(pages[next(turn) % len(pages)], "rid"), repeats),
@@ -181,23 +184,10 @@ def grpc_floor(requests: int) -> None:
 
     from clipsearch.proto.v1 import search_pb2 as pb
     from clipsearch.proto.v1 import search_pb2_grpc as pbg
+    from clipsearch.searcher import wire
 
     print("== gRPC floor: a server that answers Search with a prebuilt 10-hit response")
-    response = pb.SearchResponse(
-        hits=[
-            pb.Hit(
-                id=str(i),
-                uri=f"file:///img/{i}.jpg",
-                score=0.5,
-                rank=i,
-                text="",
-                media_type=pb.MEDIA_TYPE_IMAGE,
-            )
-            for i in range(10)
-        ]
-    )
-    for hit in response.hits:
-        hit.metadata.update({"n": 1, "tag": "odd"})
+    response = wire.search_response(_page(0), "rid")  # what the server sends for a 10-hit page
     request = pb.SearchRequest(collection="bench", vector=pb.Vector(values=[0.1] * 128), top_k=10)
     data = response.SerializeToString()
     in_process = per_call_us(lambda: pb.SearchResponse.FromString(response.SerializeToString()), 2000)
@@ -248,7 +238,7 @@ def batched_search(repeats: int) -> None:
     import faiss
     import numpy as np
 
-    from clipsearch.searcher.faiss_setup import BATCH_BLAS_THRESHOLD
+    from clipsearch.searcher.faiss_runtime import BATCH_BLAS_THRESHOLD
 
     print("== a batch of queries on a 10k flat index (inner product, 1 thread, top 11)")
     faiss.omp_set_num_threads(1)

@@ -271,7 +271,7 @@ def bench_size(
 ) -> dict[int, dict[str, Figures]]:
     from clipsearch.config import load_settings
     from clipsearch.searcher.app import build_engine
-    from clipsearch.searcher.openmp import faiss_search_threads
+    from clipsearch.searcher.faiss_runtime import faiss_search_threads
     from clipsearch.searcher.synthetic import write_corpus
     from clipsearch.searcher.types import FrameScoringOptions, RerankOptions, SearchQuery
     from clipsearch.storage.db import Database
@@ -489,14 +489,11 @@ def main() -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    import faiss
     import torch
 
+    # FAISS runs as in the server: `build_engine` applies the corpus config's `server.faiss_threads`
+    # (one thread per search call) and the BLAS threshold in this process too.
     torch.set_num_threads(args.threads)
-    faiss.omp_set_num_threads(1)  # as the server does (server.faiss_threads): one thread per query
-    from clipsearch.searcher.openmp import set_search_threads
-
-    set_search_threads(1)  # the same in the bench's worker threads, around each call
 
     from clipsearch.config import SpaceSettings
     from clipsearch.errors import ClipsearchError

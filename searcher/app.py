@@ -16,11 +16,11 @@ log = logging.getLogger(__name__)
 
 
 def build_engine(settings: Settings, encoder_loader: EncoderLoader | None = None) -> SearchEngine:
-    from clipsearch.searcher.faiss_setup import use_blas_for_batches
+    from clipsearch.searcher import faiss_runtime
     from clipsearch.searcher.storage_catalog import StorageCatalog
     from clipsearch.storage.db import Database
 
-    use_blas_for_batches()  # batched searches (the server's micro-batches) through one matrix product
+    faiss_runtime.configure(settings.server.faiss_threads)
 
     db = Database(settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms)
     return SearchEngine(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from clipsearch.searcher.openmp import faiss_search_threads
+from clipsearch.searcher.faiss_runtime import faiss_search_threads
 from clipsearch.searcher.types import MEDIA_TYPES, IndexVersionRef, ItemRecord, MediaType
 
 if TYPE_CHECKING:

@@ -229,8 +229,9 @@ class SearchEngine:
                 if query.kind == "text":
                     texts.setdefault(query.route.space, []).append(position)
                 elif query.kind == "image":
-                    given = images[position] if images is not None else None
-                    decoded = given or self.decode_query_image(query.query.image or b"")
+                    decoded = images[position] if images is not None else None
+                    if decoded is None:  # not decoded before batching
+                        decoded = self.decode_query_image(query.query.image or b"")
                     query.timings.append(StageTiming("decode", decoded.ms))
                     pictures.setdefault(query.route.space, []).append((position, decoded.image))
                 else:

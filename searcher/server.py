@@ -34,7 +34,6 @@ from clipsearch.searcher.admission import AdmissionControl
 from clipsearch.searcher.batching import MicroBatcher
 from clipsearch.searcher.engine import DecodedImage, EncodedBatch, SearchEngine
 from clipsearch.searcher.metrics import ServerMetrics
-from clipsearch.searcher.openmp import set_search_threads
 from clipsearch.searcher.status import status_for
 from clipsearch.searcher.types import SearchQuery, SearchResult
 
@@ -64,7 +63,6 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             max_workers=settings.server.workers, thread_name_prefix="clipsearch"
         )
         self._admission: AdmissionControl | None = None
-        set_search_threads(settings.server.faiss_threads)
         # Every text, image, item and vector query joins one dynamic batch, in two pipelined steps
         # (`_encode_batch` | `_finish_batch`).
         self._search_batcher: MicroBatcher[_BatchEntry, pb.SearchResponse] = MicroBatcher(

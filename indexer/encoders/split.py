@@ -1,9 +1,9 @@
 """One space, two paths: images through one backend/precision, texts through another.
 
-`auto` times each tower on its own (`select.py`): on this project's CPUs ONNX Runtime int8 is the
-fastest image path, while PyTorch fp32 with trimmed text batches (`text_trim.py`) is the fastest
-text path (`bench/encode.py`). Both run the same loaded model's preprocessing and tokenizer, so the
-split changes speed only, never what is encoded.
+`auto` times each tower on its own (`select.py`) and, when the fastest image path and the fastest
+text path differ (which of them wins varies with the machine and the model: `bench/encode.py`
+prints both towers per path), runs a space through both. Both run the same loaded model's
+preprocessing and tokenizer, so the split changes speed only, never what is encoded.
 """
 
 from __future__ import annotations

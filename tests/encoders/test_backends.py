@@ -125,7 +125,7 @@ def test_each_tower_takes_its_fastest_path(
     from clipsearch.indexer.encoders.split import SplitEncoder
 
     def timed(encoder: Any, repeats: int = 2) -> tuple[float, float]:
-        # Images fastest on ONNX int8, texts on PyTorch fp32 (as bench/encode.py measures here).
+        # Made-up timings: images fastest on ONNX int8, texts on PyTorch fp32.
         path = (encoder.info.backend, encoder.info.precision)
         return {("onnx", "int8"): (1.0, 9.0), ("torch", "fp32"): (5.0, 2.0)}.get(path, (6.0, 6.0))
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from clipsearch.client import SearchClient
-from clipsearch.searcher import openmp
+from clipsearch.searcher import faiss_runtime
 from clipsearch.searcher.catalog import LoadedIndex
 from clipsearch.searcher.synthetic import write_corpus
 from clipsearch.storage.db import Database
@@ -24,24 +24,24 @@ from searcher.conftest import make_settings
 
 @pytest.fixture
 def restore_search_threads() -> Any:
-    before = openmp.search_threads()
+    before = faiss_runtime.search_threads()
     yield
-    openmp.set_search_threads(before)
+    faiss_runtime.set_search_threads(before)
 
 
 def test_the_count_is_set_around_the_call_and_restored(restore_search_threads: None) -> None:
-    openmp.set_search_threads(3)
+    faiss_runtime.set_search_threads(3)
     seen: list[int] = []
     before = faiss.omp_get_max_threads()
-    with openmp.faiss_search_threads():
+    with faiss_runtime.faiss_search_threads():
         seen.append(faiss.omp_get_max_threads())
     assert seen == [3]
     assert faiss.omp_get_max_threads() == before
-    openmp.set_search_threads(0)  # 0: the thread's own setting is left alone
-    with openmp.faiss_search_threads():
+    faiss_runtime.set_search_threads(0)  # 0: the thread's own setting is left alone
+    with faiss_runtime.faiss_search_threads():
         assert faiss.omp_get_max_threads() == before
     with pytest.raises(ValueError):
-        openmp.set_search_threads(-1)
+        faiss_runtime.set_search_threads(-1)
 
 
 def test_every_search_uses_faiss_threads_and_the_model_keeps_torchs(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from clipsearch.searcher.app import build_engine
-from clipsearch.searcher.faiss_setup import BATCH_BLAS_THRESHOLD, use_blas_for_batches
+from clipsearch.searcher.faiss_runtime import BATCH_BLAS_THRESHOLD, use_blas_for_batches
 from clipsearch.searcher.synthetic import write_corpus
 from clipsearch.searcher.types import FrameScoringOptions, RerankOptions, SearchQuery
 from clipsearch.storage.db import Database
