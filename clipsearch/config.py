@@ -165,6 +165,9 @@ class ServerSettings(_Section):
     batch_window_ms: float = Field(default=3.0, ge=0)
     #: most searches in one batch; under load batches fill up to this while the previous one runs.
     max_batch: int = Field(default=64, ge=1, le=1024)
+    #: a few searches that queued behind a batch at least 4x their size wait up to this fraction of
+    #: that batch's run time for company (0 = never): run alone they cost nearly a whole batch.
+    batch_catch_up: float = Field(default=0.5, ge=0, le=4)
     #: how often the server checks for a newly activated index version.
     index_poll_seconds: float = Field(default=2.0, gt=0)
     #: how long hydrated hit metadata is reused (a metadata edit may take this long to show); 0 = off.

@@ -10,14 +10,14 @@ is what kept the model idle when every batch was scheduled from the loop.
 `elsewhere()`, when given, tells how many requests are in the server in all (admitted, not yet
 answered); when every one of them is already in the batch there is nobody to wait for.
 
-`finish`, when given, splits the work in two pipelined steps: `fn` runs on the first thread and
-hands its output to `finish` on a second one, so batch N's second step overlaps batch N+1's first
-(the server: N's search and hydration, in Python, while N+1 is in the model, which mostly runs
-without the GIL). The first thread runs at most one batch ahead.
-
-A batch function may answer one input with an exception instance: that caller alone gets the error
-(one bad query in a batch fails only itself); an exception raised by the function reaches every
-caller of that batch.
+Catch-up: under a closed loop of callers (each sends its next request when its answer comes), a
+batch much smaller than the one before it is the vanguard or the stragglers of a cycle: run alone,
+it costs nearly a whole batch (a model call's fixed cost dominates a small batch), while the
+larger group's callers are on their way back. Without this a load of 32 settles into batches of 31
+and 1. So a batch of at most a quarter of the last one waits for company until `catch_up` × the
+last batch's run time has passed since that batch ended, or until it holds as many as the last
+batch (plus those that had queued behind it); the fraction bounds what the wait costs when nobody
+comes.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
-_Waiting = tuple[T, "asyncio.Future[R]", asyncio.AbstractEventLoop]
+#: (input, the caller's future, the caller's loop, when it was queued: time.monotonic())
+_Waiting = tuple[T, "asyncio.Future[R]", asyncio.AbstractEventLoop, float]
 
 
 class BatcherClosed(Unavailable):
@@ -56,9 +57,12 @@ class MicroBatcher(Generic[T, R]):
         finish: Callable[[Any], Sequence[R | BaseException]] | None = None,
         name: str = "batcher",
         elsewhere: Callable[[], int] | None = None,
+        catch_up: float = 0.25,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
+        if catch_up < 0:
+            raise ValueError("catch_up must be >= 0")
         self._fn = fn
         self._finish = finish
         # Bounded: the first step waits rather than run ahead of a slow second step.
@@ -67,6 +71,11 @@ class MicroBatcher(Generic[T, R]):
         self._window = max(window_ms, 0.0) / 1000.0
         self._max_batch = max_batch
         self._elsewhere = elsewhere
+        self._catch_up = catch_up
+        # The last batch's size, run time (s) and end (monotonic): what a straggler batch waits for.
+        self._last_size = 0
+        self._last_seconds = 0.0
+        self._last_end = 0.0
         self._queue: queue.SimpleQueue[_Waiting[T, R] | None] = queue.SimpleQueue()
         self._name = name
         self._lock = threading.Lock()
@@ -80,7 +89,7 @@ class MicroBatcher(Generic[T, R]):
         if self._closed:
             raise BatcherClosed(f"{self._name} is closed")
         self._start()
-        self._queue.put((item, future, loop))
+        self._queue.put((item, future, loop, time.monotonic()))
         return await future
 
     def close(self, timeout: float | None = 10.0) -> None:
@@ -133,29 +142,55 @@ class MicroBatcher(Generic[T, R]):
             self._answer(batch, outcomes)
 
     def _gather(self) -> list[_Waiting[T, R]] | None:
-        """The next batch: block for one request, then take what waits or arrives within the window."""
+        """The next batch: block for one request, then take what waits or arrives within the window
+        (and, for a batch much smaller than the last one, within the catch-up time: see the module doc)."""
         first = self._queue.get()
         if first is None:
             return None
         batch = [first]
         deadline = time.monotonic() + self._window
-        while len(batch) < self._max_batch:
+        closing = self._take(batch, deadline, self._max_batch, self._company_expected)
+        if not closing and self._shrinking(batch):
+            # Room for the last batch's callers and for those that queued behind it.
+            behind = sum(1 for w in batch if w[3] < self._last_end)
+            limit = min(self._last_size + behind, self._max_batch)
+            catch_up = self._last_end + self._catch_up * self._last_seconds
+            self._take(batch, catch_up, limit, lambda _gathered: True)
+        # A caller whose deadline passed while it waited is not worth a model call.
+        return [w for w in batch if not w[1].cancelled()]
+
+    def _take(
+        self,
+        batch: list[_Waiting[T, R]],
+        deadline: float,
+        limit: int,
+        worth_waiting: Callable[[int], bool],
+    ) -> bool:
+        """Add to `batch` what waits or arrives before `deadline`, up to `limit`; True when closing."""
+        while len(batch) < limit:
             try:
                 waiting = self._queue.get_nowait()
             except queue.Empty:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._company_expected(len(batch)):
-                    break
+                if remaining <= 0 or not worth_waiting(len(batch)):
+                    return False
                 try:
                     waiting = self._queue.get(timeout=remaining)
                 except queue.Empty:
-                    break
+                    return False
             if waiting is None:  # closing: serve what was gathered, then stop at the next take
                 self._queue.put(None)
-                break
+                return True
             batch.append(waiting)
-        # A caller whose deadline passed while it waited is not worth a model call.
-        return [w for w in batch if not w[1].cancelled()]
+        return False
+
+    def _shrinking(self, batch: list[_Waiting[T, R]]) -> bool:
+        """Whether this batch is at most a quarter of the last one, within the catch-up time."""
+        return (
+            self._catch_up > 0
+            and len(batch) * 4 <= self._last_size
+            and batch[0][3] < self._last_end + self._catch_up * self._last_seconds
+        )
 
     def _company_expected(self, gathered: int) -> bool:
         """Whether waiting out the window can pay: some request is still on its way (in the server but
@@ -169,11 +204,15 @@ class MicroBatcher(Generic[T, R]):
             return
         self.batches += 1
         self.items += len(batch)
+        started = time.monotonic()
         try:
-            result = self._fn([item for item, _, _ in batch])
+            result = self._fn([item for item, *_ in batch])
         except BaseException as exc:  # every waiter learns about the failure, none hangs
             self._answer(batch, [exc] * len(batch))
             return
+        finally:
+            self._last_end = time.monotonic()
+            self._last_size, self._last_seconds = len(batch), self._last_end - started
         if self._finish is not None:
             self._handoff.put((batch, result))
             return
@@ -184,7 +223,7 @@ class MicroBatcher(Generic[T, R]):
             error = RuntimeError(f"batch function returned {len(outcomes)} results for {len(batch)} inputs")
             outcomes = [error] * len(batch)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[R], R | BaseException]]] = {}
-        for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
+        for (_, future, loop, _queued), outcome in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, outcome))
         for loop, answers in by_loop.items():
             try:
@@ -199,7 +238,7 @@ class MicroBatcher(Generic[T, R]):
             except queue.Empty:
                 return
             if waiting is not None:
-                _, future, loop = waiting
+                _, future, loop, _queued = waiting
                 try:
                     loop.call_soon_threadsafe(_deliver, [(future, error)])
                 except RuntimeError:

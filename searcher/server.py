@@ -72,6 +72,7 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             finish=self._finish_batch,
             name="clipsearch-batch",
             elsewhere=self._in_flight,
+            catch_up=settings.server.batch_catch_up,
         )
 
     def _in_flight(self) -> int:

@@ -132,3 +132,51 @@ def test_a_cancelled_caller_is_skipped_and_close_drains_then_refuses() -> None:
     running, queued, late = asyncio.run(shutdown())
     assert (running, queued) == (10, 20)  # the batch in progress and the queued one are served
     assert isinstance(late, BatcherClosed) and isinstance(late, Unavailable)  # → UNAVAILABLE
+
+
+def test_a_much_smaller_batch_waits_for_the_last_ones_callers_to_come_back() -> None:
+    """A closed loop of callers: after a batch of 8, one caller is back first and the other 7 a little
+    later. With catch-up the one waits for them (one model call of 8); without it, it runs alone and
+    the 7 run after it (two calls, the first costing nearly as much as a full one)."""
+
+    def cycle(catch_up: float) -> list[list[int]]:
+        model = SlowModel(0.4)
+        batcher: MicroBatcher[int, int] = MicroBatcher(model, window_ms=1.0, catch_up=catch_up)
+
+        async def scenario() -> None:
+            assert await asyncio.gather(*(batcher.submit(i) for i in range(8))) == [i * 10 for i in range(8)]
+            first_back = asyncio.ensure_future(batcher.submit(100))
+            await asyncio.sleep(0.03)  # well inside 0.5 × 0.4 s
+            rest = [batcher.submit(101 + i) for i in range(7)]
+            assert await asyncio.gather(first_back, *rest) == [(100 + i) * 10 for i in range(8)]
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            batcher.close()
+        return model.calls
+
+    assert cycle(0.5) == [list(range(8)), list(range(100, 108))]
+    assert cycle(0.0) == [list(range(8)), [100], list(range(101, 108))]
+    with pytest.raises(ValueError, match="catch_up"):
+        MicroBatcher(SlowModel(0.0), window_ms=1.0, catch_up=-1)
+
+
+def test_catch_up_is_bounded_when_nobody_comes() -> None:
+    """A lone request after a large batch waits at most catch_up × that batch's run time, then runs."""
+    model = SlowModel(0.2)
+    batcher: MicroBatcher[int, int] = MicroBatcher(model, window_ms=1.0, catch_up=2.0)
+
+    async def scenario() -> float:
+        await asyncio.gather(*(batcher.submit(i) for i in range(8)))
+        started = time.monotonic()
+        assert await batcher.submit(9) == 90
+        return time.monotonic() - started
+
+    try:
+        waited = asyncio.run(scenario())
+    finally:
+        batcher.close()
+    assert model.calls == [list(range(8)), [9]]
+    # It waited for company (2 × 0.2 s from the large batch's end) and then ran (0.2 s): no longer.
+    assert 0.5 <= waited < 0.6 + 1.0  # (slack for a slow CI machine)
