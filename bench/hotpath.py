@@ -9,7 +9,9 @@ token count   `count_tokens` through the private Rust-backend copy vs the full t
               (`tokenizer(text, truncation=False)`), per shapes model;
 gRPC floor    a grpc.aio server that answers every Search with a prebuilt 10-hit response: the
               latency and server CPU per request that no search code can go below, against
-              protobuf serialise + parse of the same messages in process;
+              protobuf serialise + parse of the same messages in process; and at concurrency 1 the
+              same server busy for 4 ms before it answers, as a search keeps a request a few ms: the
+              round trip beyond those 4 ms, against the one without them;
 batched FAISS a micro-batch of queries on a 10k flat index (one thread) with the server's BLAS
               threshold (`searcher/faiss_runtime.py`) vs FAISS's default, which scans query by query;
               one query alone as well, which the threshold leaves on the scan;
@@ -161,12 +163,17 @@ def _count_costs(model: str, text: str, repeats: int) -> tuple[float, float]:
 
 
 ECHO_SERVER = """
-import asyncio, sys
+import asyncio, sys, time
 import grpc
 from clipsearch.proto.v1 import search_pb2 as pb, search_pb2_grpc as pbg
 RESPONSE = pb.SearchResponse.FromString(sys.stdin.buffer.read())
+PAUSE = float(sys.argv[1])
 class Echo(pbg.SearchServiceServicer):
     async def Search(self, request, context):
+        if PAUSE:  # busy, as a search keeps the server (a spin: no timer's overshoot in the figure)
+            until = time.perf_counter() + PAUSE
+            while time.perf_counter() < until:
+                pass
         return RESPONSE
 async def main():
     server = grpc.aio.server()
@@ -193,26 +200,27 @@ def grpc_floor(requests: int) -> None:
     in_process = per_call_us(lambda: pb.SearchResponse.FromString(response.SerializeToString()), 2000)
     in_process += per_call_us(lambda: pb.SearchRequest.FromString(request.SerializeToString()), 2000)
 
-    server = subprocess.Popen(
-        [sys.executable, "-c", ECHO_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=False
-    )
-    assert server.stdin is not None and server.stdout is not None
-    server.stdin.write(data)
-    server.stdin.close()
-    port = int(server.stdout.readline())
+    def start(pause_s: float) -> tuple[subprocess.Popen[bytes], int]:
+        server = subprocess.Popen(
+            [sys.executable, "-c", ECHO_SERVER, str(pause_s)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert server.stdin is not None and server.stdout is not None
+        server.stdin.write(data)
+        server.stdin.close()
+        return server, int(server.stdout.readline())
 
-    def cpu_seconds() -> float:
+    def cpu_seconds(server: subprocess.Popen[bytes]) -> float:
         fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    async def measure(concurrency: int) -> tuple[float, float]:
+    async def measure(port: int, concurrency: int, total: int) -> tuple[float, float]:
         latencies: list[float] = []
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pbg.SearchServiceStub(channel)
             await stub.Search(request)
 
             async def worker() -> None:
-                for _ in range(requests // concurrency):
+                for _ in range(total // concurrency):
                     started = time.perf_counter()
                     await stub.Search(request, timeout=30)
                     latencies.append((time.perf_counter() - started) * 1e6)
@@ -220,18 +228,31 @@ def grpc_floor(requests: int) -> None:
             await asyncio.gather(*(worker() for _ in range(concurrency)))
         return statistics.median(latencies), len(latencies)
 
+    pause = 0.004
+    server, port = start(0.0)
+    paused, paused_port = start(pause)
     try:
         for concurrency in (1, 32):
-            before = cpu_seconds()
-            p50, done = asyncio.run(measure(concurrency))
-            server_cpu = (cpu_seconds() - before) / done * 1e6
+            before = cpu_seconds(server)
+            p50, done = asyncio.run(measure(port, concurrency, requests))
+            server_cpu = (cpu_seconds(server) - before) / done * 1e6
             print(
                 f"  concurrency {concurrency:<3} p50 {p50:8.1f} µs   server CPU {server_cpu:7.1f} µs/request   "
                 f"in-process serialise+parse {in_process:6.1f} µs   ratio {p50 / in_process:5.1f}×"
             )
+            if concurrency == 1:
+                # The same round trip when the answer comes 4 ms later: what a search's few ms do to
+                # the transport's own cost on this machine (its code and data cool meanwhile).
+                held, _ = asyncio.run(measure(paused_port, 1, max(100, requests // 4)))
+                beyond = held - pause * 1e6
+                print(
+                    f"  concurrency 1, answered after {pause * 1000:.0f} ms busy: the round trip beyond them "
+                    f"{beyond:8.1f} µs   without them {p50:8.1f} µs   ratio {beyond / p50:5.1f}× as long"
+                )
     finally:
-        server.kill()
-        server.wait()
+        for process in (server, paused):
+            process.kill()
+            process.wait()
 
 
 def batched_search(repeats: int) -> None:
