@@ -6,7 +6,11 @@ response      `wire.search_response` for a 10-hit page whose records recur (the 
               the same records, so each one's Hit part is built once and copied) vs records seen for
               the first time (each Hit built field by field, its metadata Struct included);
 token count   `count_tokens` through the private Rust-backend copy vs the full transformers call
-              (`tokenizer(text, truncation=False)`), per shapes model;
+              (`tokenizer(text, truncation=False)`), per shapes model (a new text every call);
+text prep     a batch of 32 new query texts counted (routing, then the long-text plan) and
+              tokenized, with the tokenizer remembering each text's cleaning and count
+              (`RECENT_TEXTS`) vs without: a text query is otherwise cleaned three times (ftfy)
+              and counted twice;
 gRPC floor    a grpc.aio server that answers every Search with a prebuilt 10-hit response: the
               latency and server CPU per request that no search code can go below, against
               protobuf serialise + parse of the same messages in process; and at concurrency 1 the
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import statistics
 import subprocess
@@ -35,7 +40,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from clipsearch.searcher.types import SearchResult
@@ -142,24 +147,64 @@ def response_build(repeats: int) -> None:
 def token_count(repeats: int) -> None:
     print("== token count of a query text (routing; both sides clean the text the same way)")
     for model in ("shapes-base", "shapes-multilingual"):
-        fast, full = _count_costs(
-            model, "ein roter Kreis oben links und ein blauer Stern in der Mitte", repeats
-        )
+        fast, full = _count_costs(model, "ein roter Kreis oben links und ein blauer Stern", repeats)
         report(f"count_tokens ({model})", fast, "transformers call", full)
 
 
-def _count_costs(model: str, text: str, repeats: int) -> tuple[float, float]:
+def _shapes_encoder(model: str) -> Any:
     from clipsearch.config import SHAPES_MODELS_DIR, SpaceSettings
     from clipsearch.indexer.encoders import load_encoder
 
     space = SpaceSettings(model=f"local-dir:{SHAPES_MODELS_DIR / model}", precision="fp32", backend="torch")
-    encoder = load_encoder("bench", space)
-    hf = encoder._tokenizer._impl  # type: ignore[attr-defined]  # the full transformers call
+    return load_encoder("bench", space)
+
+
+def _distinct(text: str) -> Callable[[], str]:
+    """A new text on every call (the tokenizer remembers recent texts: a repeat would be free)."""
+    counter = itertools.count()
+    return lambda: f"{text} {next(counter)}"
+
+
+def _count_costs(model: str, text: str, repeats: int) -> tuple[float, float]:
+    encoder = _shapes_encoder(model)
+    hf = encoder._tokenizer._impl  # the full transformers call
+    fresh = _distinct(text)
 
     def full_call() -> object:
-        return len(hf.tokenizer(hf.clean_fn(text), truncation=False, verbose=False).input_ids)
+        return len(hf.tokenizer(hf.clean_fn(fresh()), truncation=False, verbose=False).input_ids)
 
-    return per_call_us(lambda: encoder.count_tokens(text), repeats), per_call_us(full_call, repeats)
+    return per_call_us(lambda: encoder.count_tokens(fresh()), repeats), per_call_us(full_call, repeats)
+
+
+def text_preparation(repeats: int) -> None:
+    import clipsearch.indexer.encoders.tokenize as tokenize
+
+    print("== a batch of 32 new query texts: routing's count, the long-text plan's count, tokenizing")
+    remembered = _shapes_encoder("shapes-base")._tokenizer
+    saved, tokenize.RECENT_TEXTS = tokenize.RECENT_TEXTS, 0  # a tokenizer that remembers nothing
+    try:
+        forgetful = _shapes_encoder("shapes-base")._tokenizer
+    finally:
+        tokenize.RECENT_TEXTS = saved
+    fresh = _distinct("a red circle at the top left and a blue star in the center")
+
+    def batch(tokenizer: Any) -> Callable[[], object]:
+        def run() -> object:
+            texts = [fresh() for _ in range(32)]
+            for text in texts:  # routing (engine.prepare), then the plan (encode_texts_detailed)
+                tokenizer.count(text)
+            for text in texts:
+                tokenizer.count(text)
+            return tokenizer(texts)  # the model's input ids; the model itself is left out
+
+        return run
+
+    report(
+        "cleaning remembered per text",
+        per_call_us(batch(remembered), max(10, repeats // 10)),
+        "cleaned at every step",
+        per_call_us(batch(forgetful), max(10, repeats // 10)),
+    )
 
 
 ECHO_SERVER = """
@@ -324,6 +369,7 @@ def main() -> int:
     hydration(args.repeats)
     response_build(args.repeats)
     token_count(args.repeats)
+    text_preparation(args.repeats)
     grpc_floor(args.requests)
     batched_search(args.repeats)
     idle_gap(args.repeats)

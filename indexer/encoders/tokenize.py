@@ -6,6 +6,7 @@ truncating) so the long-text policy can tell whether a text fits the context.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: texts whose cleaning and token count are kept. A text query is cleaned three times (routing's
+#: count, the long-text plan's count, the tokenizer itself) and counted twice, within one request;
+#: ftfy's cleaning alone is ~70 µs a text. Small on purpose: it serves those repeats, not a cache
+#: of queries.
+RECENT_TEXTS = 256
+
 
 class TextTokenizer:
     """Callable like open_clip's tokenizers: texts -> (n, context_length) int64 token ids."""
@@ -34,6 +41,13 @@ class TextTokenizer:
         # routes and encodes concurrently) can leave the batch padded to the wrong length.
         self._lock = threading.Lock()
         self._counter = _counting_tokenizer(impl) if is_hf else None
+        clean = getattr(impl, "clean_fn", None)
+        # open_clip's tokenizers clean every text with `clean_fn` (ftfy, html unescaping, spaces):
+        # the same function, remembered, serves their calls and `count`'s.
+        self._clean = functools.lru_cache(maxsize=RECENT_TEXTS)(clean) if callable(clean) else None
+        if self._clean is not None:
+            impl.clean_fn = self._clean
+        self._counted = functools.lru_cache(maxsize=RECENT_TEXTS)(self._count)
 
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         if self._is_hf:
@@ -43,15 +57,17 @@ class TextTokenizer:
 
     def count(self, text: str) -> int:
         """Tokens `text` needs including start/end tokens, as if the context were unlimited."""
-        clean = getattr(self._impl, "clean_fn", None)
-        cleaned = clean(text) if callable(clean) else text
+        return self._counted(text)
+
+    def _count(self, text: str) -> int:
+        if not self._is_hf:  # open_clip's BPE cleans in `encode` (with the remembered clean_fn)
+            return len(self._impl.encode(text)) + 2
+        cleaned = self._clean(text) if self._clean is not None else text
         if self._counter is not None:
             return len(self._counter.encode(cleaned).ids)
-        if self._is_hf:
-            with self._lock:
-                # verbose=False: counting past the model maximum is the point here, not a mistake.
-                return len(self._impl.tokenizer(cleaned, truncation=False, verbose=False).input_ids)
-        return len(self._impl.encode(cleaned)) + 2
+        with self._lock:
+            # verbose=False: counting past the model maximum is the point here, not a mistake.
+            return len(self._impl.tokenizer(cleaned, truncation=False, verbose=False).input_ids)
 
 
 def _counting_tokenizer(impl: Any) -> Any | None:
