@@ -160,9 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-vit", action="store_true", help="only the shapes-base model")
     args = parser.parse_args(argv)
 
-    import open_clip
     import torch
-    from safetensors.torch import save_file
+    from random_weights import save_random_weights
 
     torch.set_num_threads(args.threads)
     batches = [32] if args.quick else [1, 32]
@@ -171,11 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
         if not args.skip_vit:
-            torch.manual_seed(0)
-            model = open_clip.create_model("ViT-B-32")
-            weights = Path(tmp) / "vit-b-32-random.safetensors"
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
-            del model
+            weights = save_random_weights("ViT-B-32", Path(tmp) / "vit-b-32-random.safetensors")
             space = SpaceSettings(model="ViT-B-32", pretrained=str(weights), device="cpu", batch_size=32)
             rows += bench_model("ViT-B-32", space, cache, batches, repeats)
         shapes = SHAPES_MODELS_DIR / "shapes-base"

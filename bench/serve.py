@@ -30,7 +30,10 @@ Printed targets (issue 7), each with its baseline from the same run:
     .venv/bin/python bench/serve.py [--model local-dir:models/shapes-base] [--sizes 10000,100000]
                                     [--quick] [--requests N] [--threads 2] [--precision fp32]
                                     [--backend torch|onnx]
-                                    [--pretrained FILE]
+                                    [--pretrained FILE | --random-weights]
+
+    e.g. a production-sized model here (no pretrained weights can be downloaded):
+    .venv/bin/python bench/serve.py --quick --model ViT-B-32 --random-weights
 """
 
 from __future__ import annotations
@@ -483,7 +486,14 @@ def main() -> int:
         default="",
         help="the model's weights (a file for a zoo model: the server must load the same weights)",
     )
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="a zoo model (--model ViT-B-32, …) with seeded random weights, saved into the workdir",
+    )
     args = parser.parse_args()
+    if args.random_weights and args.pretrained:
+        parser.error("--random-weights and --pretrained exclude each other")
     sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     requests = args.requests or (150 if args.quick else 400)
     import logging
@@ -503,6 +513,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="clipsearch-bench-") as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
+        if args.random_weights:
+            from random_weights import save_random_weights
+
+            args.pretrained = str(save_random_weights(args.model, work / "random-weights.safetensors"))
         # ONNX graphs are exported once, here, and the servers read them from the same folder.
         model_cache = work / "model-cache" if args.backend == "onnx" else None
         try:
