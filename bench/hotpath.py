@@ -233,6 +233,7 @@ asyncio.run(main())
 
 def grpc_floor(requests: int) -> None:
     import grpc
+    from cpu_time import cpu_seconds
 
     from clipsearch.proto.v1 import search_pb2 as pb
     from clipsearch.proto.v1 import search_pb2_grpc as pbg
@@ -254,10 +255,6 @@ def grpc_floor(requests: int) -> None:
         server.stdin.close()
         return server, int(server.stdout.readline())
 
-    def cpu_seconds(server: subprocess.Popen[bytes]) -> float:
-        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     async def measure(port: int, concurrency: int, total: int) -> tuple[float, float]:
         latencies: list[float] = []
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -278,9 +275,9 @@ def grpc_floor(requests: int) -> None:
     paused, paused_port = start(pause)
     try:
         for concurrency in (1, 32):
-            before = cpu_seconds(server)
+            before = cpu_seconds(server.pid)
             p50, done = asyncio.run(measure(port, concurrency, requests))
-            server_cpu = (cpu_seconds(server) - before) / done * 1e6
+            server_cpu = (cpu_seconds(server.pid) - before) / done * 1e6
             print(
                 f"  concurrency {concurrency:<3} p50 {p50:8.1f} µs   server CPU {server_cpu:7.1f} µs/request   "
                 f"in-process serialise+parse {in_process:6.1f} µs   ratio {p50 / in_process:5.1f}×"

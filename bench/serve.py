@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cpu_time import cpu_seconds
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -196,12 +197,6 @@ def encoder_qps(encoder: Any, texts: list[str], requests: int) -> tuple[Figures,
         *run_threads(lambda i: encoder.encode_texts([texts[i % len(texts)]]), 1, requests // 2),
     )
     return batched, half, single
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
