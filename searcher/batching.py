@@ -57,7 +57,7 @@ class MicroBatcher(Generic[T, R]):
         finish: Callable[[Any], Sequence[R | BaseException]] | None = None,
         name: str = "batcher",
         elsewhere: Callable[[], int] | None = None,
-        catch_up: float = 0.25,
+        catch_up: float = 0.5,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
@@ -72,7 +72,7 @@ class MicroBatcher(Generic[T, R]):
         self._max_batch = max_batch
         self._elsewhere = elsewhere
         self._catch_up = catch_up
-        # The last batch's size, run time (s) and end (monotonic): what a straggler batch waits for.
+        # The last batch's size, run time (s) and end (monotonic): what a much smaller batch waits for.
         self._last_size = 0
         self._last_seconds = 0.0
         self._last_end = 0.0
