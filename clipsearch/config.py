@@ -170,8 +170,9 @@ class ServerSettings(_Section):
     batch_catch_up: float = Field(default=0.5, ge=0, le=4)
     #: how often the server checks for a newly activated index version.
     index_poll_seconds: float = Field(default=2.0, gt=0)
-    #: how long hydrated hit metadata is reused (a metadata edit may take this long to show); 0 = off.
-    item_cache_seconds: float = Field(default=1.0, ge=0)
+    #: how long hydrated hit metadata may be reused at most; 0 = off. An edited, re-indexed or
+    #: deleted item leaves the cache sooner, at the next index poll (its `updated_at` changed).
+    item_cache_seconds: float = Field(default=60.0, ge=0)
     grace_seconds: float = Field(default=5.0, ge=0)
     #: thread pool for video searches, the other RPCs and index loads (searches use the batch threads).
     workers: int = Field(default=4, ge=1, le=256)

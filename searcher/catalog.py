@@ -100,6 +100,10 @@ class Catalog(Protocol):
         """Hydrate items by id (missing ids are absent from the result)."""
         ...
 
+    def forget_changed_items(self) -> None:
+        """Drop cached hydrations of items changed since the last call (polled with the indexes)."""
+        ...
+
     def find_item(self, collection: str, key: str) -> ItemRecord:
         """An item by its id (decimal string) or its uri; NotFound otherwise."""
         ...

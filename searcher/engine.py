@@ -140,7 +140,9 @@ class SearchEngine:
     # ---- lifecycle ---------------------------------------------------------------------------
 
     def refresh(self) -> list[str]:
-        """Swap in newly activated index versions; returns a description of each one swapped."""
+        """Swap in newly activated index versions (and drop cached hydrations of changed items);
+        returns a description of each version swapped."""
+        self.catalog.forget_changed_items()
         return [f"{r.collection}/{r.space}/{r.unit}@{r.version}" for r in self.indexes.refresh()]
 
     def warm_up(self) -> None:

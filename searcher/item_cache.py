@@ -1,8 +1,9 @@
-"""A short-lived cache of hydrated items: under load the same hits are hydrated over and over, and
-the SQL round trip (session, ORM rows, records) is the largest Python cost of a search.
+"""A cache of hydrated items: under load the same hits are hydrated over and over, and the SQL round
+trip is the largest Python cost of a search after the index itself.
 
-Entries live `ttl_seconds` (so a metadata edit shows within that time, well inside the index poll
-interval that a new item waits for anyway); the cache is bounded and simply cleared when full.
+The catalog drops the entries of changed assets on every index poll (`forget`, from the assets'
+`updated_at`), so an edit shows within the poll interval; `ttl_seconds` bounds an entry's life even
+so (a writer whose clock runs behind). The cache is bounded and simply cleared when full.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class ItemCache:
         self._max = max_entries
         self._clock = clock
         self._entries: dict[tuple[str, int], tuple[float, ItemRecord]] = {}
+        self._collections: set[str] = set()
         self._lock = threading.Lock()
 
     @property
@@ -51,5 +53,20 @@ class ItemCache:
         with self._lock:
             if len(self._entries) >= self._max:
                 self._entries.clear()
+            self._collections.add(collection)
             for record in records:
                 self._entries[(collection, record.item_id)] = (expires, record)
+
+    def forget(self, item_ids: Iterable[int]) -> None:
+        """Drop these items (changed in the database) from every collection."""
+        with self._lock:
+            for item_id in item_ids:
+                for collection in self._collections:
+                    self._entries.pop((collection, item_id), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +31,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: each look for changed assets reaches this far behind the previous look: a change whose
+#: transaction commits late (its `updated_at` taken well before), a hit hydrated just before an edit
+#: and cached just after a look, or a writer whose clock runs a little behind is still caught by the
+#: next look. A larger lag is left to the cache's own time limit (`server.item_cache_seconds`).
+CHANGE_OVERLAP = timedelta(seconds=30)
+#: beyond this many changed assets in one look (a bulk ingest), the cache is cleared instead.
+FORGET_AT_MOST = 10_000
+
 
 class StorageCatalog:
-    def __init__(self, db: Database, data_dir: Path | None = None, item_cache_seconds: float = 1.0) -> None:
+    def __init__(self, db: Database, data_dir: Path | None = None, item_cache_seconds: float = 60.0) -> None:
         self._db = db
         self._data_dir = data_dir
         self._item_cache = ItemCache(item_cache_seconds)
+        self._last_look: datetime | None = None  # when forget_changed_items last looked
         self._stores: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -137,6 +147,24 @@ class StorageCatalog:
             self._item_cache.put_many(collection, loaded)
             records.update((r.item_id, r) for r in loaded)
         return records
+
+    def forget_changed_items(self) -> None:
+        """Drop cached items whose assets changed since shortly before the last look."""
+        from clipsearch.storage import assets
+
+        if not self._item_cache.enabled:
+            return
+        now = datetime.now(UTC)  # the writers stamp `updated_at` with their clock, as this one
+        since, self._last_look = self._last_look, now
+        if since is None:  # the first look: nothing is known of what came before
+            self._item_cache.clear()
+            return
+        with self._db.read_session() as session:
+            changed = assets.changed_asset_ids(session, since - CHANGE_OVERLAP, FORGET_AT_MOST + 1)
+        if len(changed) > FORGET_AT_MOST:
+            self._item_cache.clear()  # a bulk change: dropping all is cheaper than listing it
+        else:
+            self._item_cache.forget(changed)
 
     def find_item(self, collection: str, key: str) -> ItemRecord:
         from clipsearch.storage import assets, catalog

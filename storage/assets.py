@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import delete, func, insert, select, update
@@ -281,6 +282,11 @@ def read_asset_summaries(db: Database, asset_ids: Iterable[int]) -> dict[int, As
                     int(asset_id), uri, cast(MediaType, media_type), dict(meta or {}), text, duration
                 )
     return out
+
+
+def changed_asset_ids(session: Session, since: datetime, limit: int) -> list[int]:
+    """Ids of assets changed at or after `since` (at most `limit` of them; by the updated_at index)."""
+    return list(session.scalars(select(Asset.id).where(Asset.updated_at >= since).limit(limit)))
 
 
 def list_assets(

@@ -112,6 +112,8 @@ class Asset(Base):
     __table_args__ = (
         UniqueConstraint("collection_id", "uri"),
         Index("ix_assets_collection_id_status", "collection_id", "status"),
+        # The searcher's item cache polls for assets changed since its last look.
+        Index("ix_assets_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

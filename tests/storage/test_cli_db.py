@@ -32,7 +32,8 @@ def test_upgrade_current_history(db_url: str, tmp_path: Path) -> None:
         "up_to_date": True,
     }
     result = runner.invoke(app, ["db", "history"], env=env)
-    assert result.exit_code == 0 and f"<base> -> {migrate.head()} (head)" in result.output
+    assert result.exit_code == 0 and f"-> {migrate.head()} (head)" in result.output
+    assert "<base> -> 0001" in result.output  # the whole chain, newest first
 
 
 def test_default_sqlite_database_in_data_dir_via_subprocess(tmp_path: Path) -> None:
