@@ -16,8 +16,8 @@ one text per call; the better of 32 and one is the baseline.
 
 With each gRPC text measurement it prints the CPU per request of the server process and of this
 process (the client, on the same cores), and with each concurrency the sizes of the server's text
-batches (from its /metrics): the batches that concurrent callers make are what the model runs, and
-the encoder's baseline is its batch of 32.
+batches and the share of hits its item cache hydrated (both from its /metrics): the batches that
+concurrent callers make are what the model runs, and the encoder's baseline is its batch of 32.
 
 At concurrency 1 it also times the index alone and in-process search with each call after the idle
 gap that a gRPC call leaves between requests (for information: a request over the network meets a
@@ -216,6 +216,13 @@ def text_batches(metrics_port: int) -> dict[float, float]:
     return found
 
 
+def item_cache_lookups(metrics_port: int) -> tuple[float, float]:
+    """The server's item cache (hits, misses) so far, from its /metrics."""
+    body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+    found = dict(re.findall(r'clipsearch_item_cache_lookups_total\{outcome="(hit|miss)"\} (\S+)', body))
+    return float(found.get("hit", 0)), float(found.get("miss", 0))
+
+
 def batch_sizes(cumulative: dict[float, float]) -> str:
     """'1: 13 · 17–32: 12' from cumulative bucket counts (the histogram's bounds: 1, 2, 4, …, 64)."""
     parts, below, low = [], 0.0, 1
@@ -384,6 +391,7 @@ def bench_size(
         for concurrency in concurrencies:
             print(f"  concurrency {concurrency}:")
             seen.clear()
+            hits_before, misses_before = item_cache_lookups(metrics_port)
             # Interleaved rounds, best of each path: a load spike from another process on a shared
             # machine then hits figure and baseline alike instead of skewing one of them.
             rounds: list[dict[str, Figures]] = []
@@ -410,8 +418,11 @@ def bench_size(
                 results[1]["in-process-paced"] = measure(
                     "in-proc paced", *run_paced(in_process, gap, requests)
                 )
+            hits, misses = item_cache_lookups(metrics_port)
+            hits, misses = hits - hits_before, misses - misses_before
             print(
-                f"   best of {rounds_per} rounds; the server's text batches (size: count): {batch_sizes(seen)}"
+                f"   best of {rounds_per} rounds; the server's text batches (size: count): {batch_sizes(seen)}; "
+                f"its item cache answered {hits / max(hits + misses, 1):.0%} of {hits + misses:.0f} hit lookups"
             )
             for path, figures in results[concurrency].items():
                 print(

@@ -104,6 +104,10 @@ class Catalog(Protocol):
         """Drop cached hydrations of items changed since the last call (polled with the indexes)."""
         ...
 
+    def item_cache_counts(self) -> tuple[int, int]:
+        """(items hydrated from the cache, items read from the database) so far."""
+        ...
+
     def find_item(self, collection: str, key: str) -> ItemRecord:
         """An item by its id (decimal string) or its uri; NotFound otherwise."""
         ...

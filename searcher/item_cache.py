@@ -25,6 +25,9 @@ class ItemCache:
         self._entries: dict[tuple[str, int], tuple[float, ItemRecord]] = {}
         self._collections: set[str] = set()
         self._lock = threading.Lock()
+        #: lookups answered from the cache and lookups that had to be read (for the metrics)
+        self.hits = 0
+        self.misses = 0
 
     @property
     def enabled(self) -> bool:
@@ -44,6 +47,8 @@ class ItemCache:
                     found[item_id] = entry[1]
                 else:
                     missing.append(item_id)
+            self.hits += len(found)
+            self.misses += len(missing)
         return found, missing
 
     def put_many(self, collection: str, records: Iterable[ItemRecord]) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from clipsearch.searcher.types import IndexVersionRef, StageTiming
 
@@ -88,6 +90,10 @@ class ServerMetrics:
             except ValueError:
                 pass
 
+    def watch_item_cache(self, counts: Callable[[], tuple[int, int]]) -> None:
+        """Export the item cache's (hits, misses), read at scrape time."""
+        self.registry.register(_ItemCacheCollector(counts))
+
     def start_http(self, host: str, port: int) -> int:
         """Serve /metrics; returns the bound port."""
         from prometheus_client import start_http_server
@@ -101,3 +107,25 @@ class ServerMetrics:
         if http is not None:
             http.shutdown()
             http.server_close()
+
+
+class _ItemCacheCollector(Collector):
+    """`clipsearch_item_cache_lookups_total{outcome="hit"|"miss"}`: items hydrated from the cache or
+    read from the database (counted by the cache itself, so nothing is recorded per request here)."""
+
+    def __init__(self, counts: Callable[[], tuple[int, int]]) -> None:
+        self._counts = counts
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        return iter(())  # unchecked: collect() reads the catalog, which is cheap but not free
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        hits, misses = self._counts()
+        family = CounterMetricFamily(
+            "clipsearch_item_cache_lookups",
+            "Hit items hydrated from the item cache (hit) or read from the database (miss)",
+            labels=["outcome"],
+        )
+        family.add_metric(["hit"], hits)
+        family.add_metric(["miss"], misses)
+        yield family

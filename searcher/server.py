@@ -253,6 +253,7 @@ class SearchServer:
         self.settings = settings
         self.engine = engine
         self.metrics = ServerMetrics()
+        self.metrics.watch_item_cache(engine.catalog.item_cache_counts)
         self.servicer = SearchServicer(engine, settings, self.metrics)
         self.health = health.aio.HealthServicer()
         self._interceptors = (

@@ -32,10 +32,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: each look for changed assets reaches this far behind the previous look: a change whose
-#: transaction commits late (its `updated_at` taken well before), a hit hydrated just before an edit
-#: and cached just after a look, or a writer whose clock runs a little behind is still caught by the
-#: next look. A larger lag is left to the cache's own time limit (`server.item_cache_seconds`).
-CHANGE_OVERLAP = timedelta(seconds=30)
+#: transaction commits late (its `updated_at` taken before), a hit hydrated just before an edit and
+#: cached just after a look, or a writer whose clock runs a little behind is still caught by the
+#: next looks. A larger lag is left to the cache's own time limit (`server.item_cache_seconds`).
+#: Not longer: every look within this time after a bulk ingest clears the cache.
+CHANGE_OVERLAP = timedelta(seconds=10)
 #: beyond this many changed assets in one look (a bulk ingest), the cache is cleared instead.
 FORGET_AT_MOST = 10_000
 
@@ -147,6 +148,10 @@ class StorageCatalog:
             self._item_cache.put_many(collection, loaded)
             records.update((r.item_id, r) for r in loaded)
         return records
+
+    def item_cache_counts(self) -> tuple[int, int]:
+        """(items hydrated from the cache, items read from the database) so far."""
+        return self._item_cache.hits, self._item_cache.misses
 
     def forget_changed_items(self) -> None:
         """Drop cached items whose assets changed since shortly before the last look."""

@@ -95,6 +95,7 @@ def test_an_edit_shows_at_the_next_poll_without_waiting_for_the_ttl(tmp_path: Pa
         first = cached.items("synthetic", [1, 2, 3])
         _retag(db, 2, "edited")
         assert cached.items("synthetic", [2])[2] == first[2]  # cached, and no poll yet
+        assert cached.item_cache_counts() == (1, 3)  # (hits, misses): what the metrics export
         cached.forget_changed_items()  # the next index poll
         again = cached.items("synthetic", [1, 2, 3])
         assert again[2].metadata == {"tag": "edited"}

@@ -130,6 +130,9 @@ def test_metrics_endpoint_counts_requests_and_reports_indexes(tmp_path: Path) ->
     assert 'clipsearch_stage_seconds_count{stage="candidates"} 1.0' in body
     assert 'clipsearch_request_seconds_count{method="Search"} 2.0' in body
     assert "clipsearch_in_flight 0.0" in body and "clipsearch_queued 0.0" in body
+    # The one good search hydrated its 3 hits from the database (the cache was empty).
+    assert 'clipsearch_item_cache_lookups_total{outcome="miss"} 3.0' in body
+    assert 'clipsearch_item_cache_lookups_total{outcome="hit"} 0.0' in body
 
 
 def test_in_flight_and_queued_gauges_read_the_admission_counters(tmp_path: Path) -> None:
