@@ -160,12 +160,14 @@ class StorageCatalog:
         if not self._item_cache.enabled:
             return
         now = datetime.now(UTC)  # the writers stamp `updated_at` with their clock, as this one
-        since, self._last_look = self._last_look, now
+        since = self._last_look
         if since is None:  # the first look: nothing is known of what came before
             self._item_cache.clear()
+            self._last_look = now
             return
         with self._db.read_session() as session:
             changed = assets.changed_asset_ids(session, since - CHANGE_OVERLAP, FORGET_AT_MOST + 1)
+        self._last_look = now  # only once the look succeeded: a failed one is made up by the next
         if len(changed) > FORGET_AT_MOST:
             self._item_cache.clear()  # a bulk change: dropping all is cheaper than listing it
         else:

@@ -149,3 +149,34 @@ def test_changed_asset_ids(tmp_path: Path) -> None:
             assert assets.changed_asset_ids(session, before, 100) == [7]
     finally:
         db.dispose()
+
+
+def test_a_failed_look_is_made_up_by_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    import clipsearch.searcher.storage_catalog as storage_catalog
+    from clipsearch.errors import Unavailable
+
+    # No overlap: only the looks' own bounds decide what the next look sees.
+    monkeypatch.setattr(storage_catalog, "CHANGE_OVERLAP", timedelta(0))
+    db = _corpus(tmp_path)
+    try:
+        _age(db)
+        cached = StorageCatalog(db, item_cache_seconds=3600.0)
+        cached.forget_changed_items()
+        first = cached.items("synthetic", [2])
+        _retag(db, 2, "edited")
+        real = assets.changed_asset_ids
+
+        def unavailable(*_args: object) -> list[int]:
+            raise Unavailable("database error")
+
+        monkeypatch.setattr(assets, "changed_asset_ids", unavailable)
+        with pytest.raises(Unavailable):
+            cached.forget_changed_items()  # the poll logs it and carries on serving
+        monkeypatch.setattr(assets, "changed_asset_ids", real)
+        assert cached.items("synthetic", [2])[2] == first[2]  # still the old one
+        cached.forget_changed_items()
+        assert cached.items("synthetic", [2])[2].metadata == {"tag": "edited"}
+    finally:
+        db.dispose()
