@@ -205,9 +205,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def scrape(metrics_port: int) -> str:
+    """The server's /metrics page."""
+    return urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+
+
 def text_batches(metrics_port: int) -> dict[float, float]:
     """The server's text encode batches so far, from its /metrics: cumulative count per bucket bound."""
-    body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+    body = scrape(metrics_port)
     found: dict[float, float] = {}
     for line in body.splitlines():
         match = re.match(r'clipsearch_encode_batch_size_bucket\{kind="text",le="([^"]+)"\} (\S+)', line)
@@ -218,8 +223,9 @@ def text_batches(metrics_port: int) -> dict[float, float]:
 
 def item_cache_lookups(metrics_port: int) -> tuple[float, float]:
     """The server's item cache (hits, misses) so far, from its /metrics."""
-    body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
-    found = dict(re.findall(r'clipsearch_item_cache_lookups_total\{outcome="(hit|miss)"\} (\S+)', body))
+    found = dict(
+        re.findall(r'clipsearch_item_cache_lookups_total\{outcome="(hit|miss)"\} (\S+)', scrape(metrics_port))
+    )
     return float(found.get("hit", 0)), float(found.get("miss", 0))
 
 

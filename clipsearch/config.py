@@ -165,8 +165,9 @@ class ServerSettings(_Section):
     batch_window_ms: float = Field(default=3.0, ge=0)
     #: most searches in one batch; under load batches fill up to this while the previous one runs.
     max_batch: int = Field(default=64, ge=1, le=1024)
-    #: a few searches that queued behind a batch at least 4x their size wait up to this fraction of
-    #: that batch's run time for company (0 = never): run alone they cost nearly a whole batch.
+    #: a batch of at most a quarter of the last one's size waits for company until this fraction of
+    #: the last batch's run time has passed since it ended (0 = never): run alone, a small batch costs
+    #: nearly a whole model call, and under a closed loop the last batch's callers are coming back.
     batch_catch_up: float = Field(default=0.5, ge=0, le=4)
     #: how often the server checks for a newly activated index version.
     index_poll_seconds: float = Field(default=2.0, gt=0)

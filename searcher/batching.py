@@ -18,6 +18,15 @@ and 1. So a batch of at most a quarter of the last one waits for company until `
 last batch's run time has passed since that batch ended, or until it holds as many as the last
 batch (plus those that had queued behind it); the fraction bounds what the wait costs when nobody
 comes.
+
+`finish`, when given, splits the work in two pipelined steps: `fn` runs on the first thread and
+hands its output to `finish` on a second one, so batch N's second step overlaps batch N+1's first
+(the server: N's search and hydration, in Python, while N+1 is in the model, which mostly runs
+without the GIL). The first thread runs at most one batch ahead.
+
+A batch function may answer one input with an exception instance: that caller alone gets the error
+(one bad query in a batch fails only itself); an exception raised by the function reaches every
+caller of that batch.
 """
 
 from __future__ import annotations
@@ -150,12 +159,12 @@ class MicroBatcher(Generic[T, R]):
         batch = [first]
         deadline = time.monotonic() + self._window
         closing = self._take(batch, deadline, self._max_batch, self._company_expected)
-        if not closing and self._shrinking(batch):
+        until = self._last_end + self._catch_up * self._last_seconds
+        if not closing and self._shrinking(batch, until):
             # Room for the last batch's callers and for those that queued behind it.
             behind = sum(1 for w in batch if w[3] < self._last_end)
             limit = min(self._last_size + behind, self._max_batch)
-            catch_up = self._last_end + self._catch_up * self._last_seconds
-            self._take(batch, catch_up, limit, lambda _gathered: True)
+            self._take(batch, until, limit, lambda _gathered: True)
         # A caller whose deadline passed while it waited is not worth a model call.
         return [w for w in batch if not w[1].cancelled()]
 
@@ -184,13 +193,10 @@ class MicroBatcher(Generic[T, R]):
             batch.append(waiting)
         return False
 
-    def _shrinking(self, batch: list[_Waiting[T, R]]) -> bool:
-        """Whether this batch is at most a quarter of the last one, within the catch-up time."""
-        return (
-            self._catch_up > 0
-            and len(batch) * 4 <= self._last_size
-            and batch[0][3] < self._last_end + self._catch_up * self._last_seconds
-        )
+    def _shrinking(self, batch: list[_Waiting[T, R]], until: float) -> bool:
+        """Whether this batch is at most a quarter of the last one and began before `until` (the end
+        of the catch-up time)."""
+        return self._catch_up > 0 and len(batch) * 4 <= self._last_size and batch[0][3] < until
 
     def _company_expected(self, gathered: int) -> bool:
         """Whether waiting out the window can pay: some request is still on its way (in the server but

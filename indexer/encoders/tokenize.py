@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: texts whose cleaning and token count are kept. A text query is cleaned three times (routing's
-#: count, the long-text plan's count, the tokenizer itself) and counted twice, within one request;
-#: ftfy's cleaning alone is ~70 µs a text. Small on purpose: it serves those repeats, not a cache
-#: of queries.
+#: count, the long-text plan's count, the tokenizer itself) and counted twice, within one request,
+#: and open_clip's cleaning (ftfy and all) is a large part of tokenizing a short text
+#: (`bench/hotpath.py`, text prep). Small on purpose: it serves those repeats, not a cache of queries.
 RECENT_TEXTS = 256
 
 
