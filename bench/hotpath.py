@@ -7,6 +7,8 @@ response      `wire.search_response` for a 10-hit page whose records recur (the 
               the first time (each Hit built field by field, its metadata Struct included);
 token count   `count_tokens` through the private Rust-backend copy vs the full transformers call
               (`tokenizer(text, truncation=False)`), per shapes model (a new text every call);
+tokenizing    one and 32 new texts tokenized (padded to the context) by the tokenizer's private
+              Rust backend vs open_clip's call into transformers, which gives the same ids;
 text prep     a batch of 32 new query texts counted (routing, then the long-text plan) and
               tokenized, with the tokenizer remembering each text's cleaning and count
               (`RECENT_TEXTS`) vs without: a text query is otherwise cleaned three times (ftfy)
@@ -207,6 +209,23 @@ def text_preparation(repeats: int) -> None:
     )
 
 
+def tokenizing(repeats: int) -> None:
+    print("== tokenizing new query texts (cleaned alike): the private Rust backend vs the transformers call")
+    for model in ("shapes-base", "shapes-long"):
+        tokenizer = _shapes_encoder(model)._tokenizer
+        assert tokenizer._padder is not None, f"{model}: no fast path"
+        for size in (1, 32):
+            fast, called = _tokenizing_costs(tokenizer, size, max(10, repeats // size))
+            report(f"{size} text(s), {model}", fast, "transformers call", called)
+
+
+def _tokenizing_costs(tokenizer: Any, size: int, calls: int) -> tuple[float, float]:
+    fresh = _distinct("a red circle at the top left and a blue star in the center")
+    fast = per_call_us(lambda: tokenizer._padded(tokenizer._padder, [fresh() for _ in range(size)]), calls)
+    called = per_call_us(lambda: tokenizer._call_impl([fresh() for _ in range(size)]), calls)
+    return fast, called
+
+
 ECHO_SERVER = """
 import asyncio, sys, time
 import grpc
@@ -367,6 +386,7 @@ def main() -> int:
     response_build(args.repeats)
     token_count(args.repeats)
     text_preparation(args.repeats)
+    tokenizing(args.repeats)
     grpc_floor(args.requests)
     batched_search(args.repeats)
     idle_gap(args.repeats)

@@ -28,7 +28,7 @@ Printed targets (issue 7), each with its baseline from the same run:
   - at concurrency 32, gRPC text-query QPS ≥ 0.7 × min(encoder QPS, index QPS).
 
     .venv/bin/python bench/serve.py [--model local-dir:models/shapes-base] [--sizes 10000,100000]
-                                    [--quick] [--requests N] [--threads 2] [--precision fp32]
+                                    [--quick] [--concurrency 1,8,32] [--requests N] [--threads 2] [--precision fp32]
                                     [--backend torch|onnx]
                                     [--pretrained FILE | --random-weights]
 
@@ -480,6 +480,9 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="10k vectors only, fewer requests")
     parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument(
+        "--concurrency", default="1,8,32", help="concurrencies (the targets read the lowest and the highest)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per measurement (best of)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep corpora and server logs here")
     parser.add_argument(
@@ -573,7 +576,7 @@ def main() -> int:
                 model_cache,
                 encoder,
                 requests,
-                [1, 8, 32],
+                sorted(int(c) for c in args.concurrency.split(",")),
                 work,
                 args.threads,
                 args.rounds,
