@@ -16,6 +16,7 @@ import logging
 import os
 import tempfile
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,24 +42,37 @@ def graphs_dir(cache_dir: Path, fingerprint: str) -> Path:
     return cache_dir / "graphs" / fingerprint
 
 
-def ensure_graphs(loaded: LoadedModel, directory: Path, *, int8: bool) -> dict[str, Path]:
-    """Export (and quantise) the towers unless the cache already holds them; returns tower -> path."""
+@dataclass(frozen=True, slots=True)
+class ExportedGraphs:
+    """A model's exported towers: the image graph, the full-context text graph, and the text graphs
+    at shorter fixed lengths (length -> path; empty where cutting the padding is not exact)."""
+
+    image: Path
+    text: Path
+    short_text: dict[int, Path] = field(default_factory=dict)
+
+
+def ensure_graphs(loaded: LoadedModel, directory: Path, *, int8: bool) -> ExportedGraphs:
+    """Export (and quantise) the towers unless the cache already holds them."""
     directory.mkdir(parents=True, exist_ok=True)
-    graphs: list[tuple[str, str, int | None]] = [("image", "image", None), ("text", "text", None)]
-    graphs += [(f"text@{n}", f"text.{n}", n) for n in short_text_lengths(loaded)]
-    paths = {}
-    for key, stem, length in graphs:
-        tower = key.split("@")[0]
+
+    def graph(tower: str, length: int | None) -> Path:
+        stem = tower if length is None else f"{tower}.{length}"
         fp32 = directory / f"{stem}.onnx"
         if not fp32.is_file():
-            _atomic(fp32, lambda tmp, t=tower, n=length: _export(loaded, t, tmp, n))  # type: ignore[misc]
-        paths[key] = fp32
-        if int8:
-            q = directory / f"{stem}.int8.onnx"
-            if not q.is_file():
-                _atomic(q, lambda tmp, src=fp32: _quantise(src, tmp))  # type: ignore[misc]
-            paths[key] = q
-    return paths
+            _atomic(fp32, lambda tmp: _export(loaded, tower, tmp, length))
+        if not int8:
+            return fp32
+        quantised = directory / f"{stem}.int8.onnx"
+        if not quantised.is_file():
+            _atomic(quantised, lambda tmp: _quantise(fp32, tmp))
+        return quantised
+
+    return ExportedGraphs(
+        image=graph("image", None),
+        text=graph("text", None),
+        short_text={n: graph("text", n) for n in short_text_lengths(loaded)},
+    )
 
 
 def short_text_lengths(loaded: LoadedModel) -> list[int]:
@@ -70,17 +84,13 @@ def short_text_lengths(loaded: LoadedModel) -> list[int]:
 
 class OnnxEncoder(BaseEncoder):
     def __init__(
-        self, loaded: LoadedModel, info: EncoderInfo, batch_size: int, graphs: dict[str, Path], threads: int
+        self, loaded: LoadedModel, info: EncoderInfo, batch_size: int, graphs: ExportedGraphs, threads: int
     ) -> None:
         super().__init__(loaded, info, batch_size)
-        self._image = _session(graphs["image"], threads)
-        self._text = _session(graphs["text"], threads)
+        self._image = _session(graphs.image, threads)
+        self._text = _session(graphs.text, threads)
         # (length, session) shortest first, for batches that fit them; the full context otherwise.
-        self._short_text = sorted(
-            (int(key.split("@")[1]), _session(path, threads))
-            for key, path in graphs.items()
-            if key.startswith("text@")
-        )
+        self._short_text = sorted((n, _session(path, threads)) for n, path in graphs.short_text.items())
         parts = trimmed_text_parts(loaded.model) if self._short_text else None
         self._text_length = parts[0] if parts is not None else None
 

@@ -73,7 +73,7 @@ def test_int8_parity_and_graph_cache_reuse(tiny_base: Path, tmp_path: Path) -> N
     loaded = load_model("s", _space(tiny_base))
     stamp = int8.stat().st_mtime_ns
     paths = ensure_graphs(loaded, graphs, int8=True)  # cached: nothing is exported again
-    assert int8.stat().st_mtime_ns == stamp and paths["image"] == int8
+    assert int8.stat().st_mtime_ns == stamp and paths.image == int8
     quantised = OnnxEncoder(loaded, ref.info, 8, paths, threads=1)
     assert measure_parity(ref, quantised).worst >= 0.99
 
