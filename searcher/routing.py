@@ -111,6 +111,8 @@ class LanguageDetector:
 
 def script_language(text: str) -> str:
     """The language a non-Latin script implies ("" for Latin script, digits, punctuation)."""
+    if text.isascii():  # most queries: nothing to look up, char by char
+        return ""
     for char in text:
         if not char.isalpha() or ord(char) < 0x250:
             continue
