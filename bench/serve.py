@@ -25,7 +25,10 @@ cold CPU, a back-to-back loop does not; the target is measured against back to b
 
 Printed targets (issue 7), each with its baseline from the same run:
   - gRPC + hydration add ≤ 3 ms at p50 over in-process index search (concurrency 1);
-  - at concurrency 32, gRPC text-query QPS ≥ 0.7 × min(encoder QPS, index QPS).
+  - at concurrency 32, gRPC text-query QPS ≥ 0.7 × min(encoder QPS, index QPS); where the encoder
+    is the slower, with the CPU budget that QPS leaves per request on this machine's cores (client,
+    server and model share them) against the model's own CPU per text and what the serving path
+    measured beyond it.
 
     .venv/bin/python bench/serve.py [--model local-dir:models/shapes-base] [--sizes 10000,100000]
                                     [--quick] [--concurrency 1,8,32] [--requests N] [--threads 2] [--precision fp32]
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import itertools
 import os
 import random
@@ -95,6 +99,8 @@ class Figures:
     p50: float
     p99: float
     qps: float
+    #: CPU per request (ms) where measured: the encoder's process, or server + client for gRPC text.
+    cpu_ms: float = 0.0
 
 
 def measure(name: str, latencies: list[float], seconds: float) -> Figures:
@@ -170,16 +176,19 @@ def batched_qps(encoder: Any, texts: list[str], batch: int, requests: int) -> Fi
     """The encoder's text QPS in batches of `batch` (p50/p99: per batch call)."""
     encoder.encode_texts(texts[:batch])  # warm up
     latencies = []
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     done = 0
     while done < requests:
         t0 = time.perf_counter()
         encoder.encode_texts([texts[(done + j) % len(texts)] for j in range(batch)])
         latencies.append((time.perf_counter() - t0) * 1000)
         done += batch
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     figures = Figures(
-        float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99)), done / seconds
+        float(np.percentile(latencies, 50)),
+        float(np.percentile(latencies, 99)),
+        done / seconds,
+        cpu / done * 1000,
     )
     print(
         f"    {f'batch of {batch}':<12} p50 {figures.p50:8.2f} ms   p99 {figures.p99:8.2f} ms   {figures.qps:9.1f} QPS"
@@ -266,7 +275,12 @@ class ServerProcess:
 
 
 def best(figures: list[Figures]) -> Figures:
-    return Figures(min(f.p50 for f in figures), min(f.p99 for f in figures), max(f.qps for f in figures))
+    return Figures(
+        min(f.p50 for f in figures),
+        min(f.p99 for f in figures),
+        max(f.qps for f in figures),
+        min(f.cpu_ms for f in figures),
+    )
 
 
 def bench_size(
@@ -385,7 +399,7 @@ def bench_size(
         )
         for bound, count in text_batches(metrics_port).items():
             seen[bound] = seen.get(bound, 0.0) + count - before.get(bound, 0.0)
-        return figures
+        return dataclasses.replace(figures, cpu_ms=(server_cpu + client_cpu) / requests * 1000)
 
     seen: dict[float, float] = {}
     try:
@@ -466,7 +480,29 @@ def report(n: int, results: dict[int, dict[str, Figures]], encoder: Figures) -> 
           f"{encoder.qps:.1f}, index {top['index'].qps:.1f}) = {top['grpc-text'].qps:.1f} / {baseline:.1f} "
           f"({which}) = {ratio:.2f} (target ≥ 0.70: {'met' if met else 'NOT met'}); "
           f"gRPC vector / index = {top['grpc-vector'].qps / top['index'].qps:.2f}")  # fmt: skip
+    if which == "encoder" and encoder.cpu_ms and top["grpc-text"].cpu_ms:
+        print(f"  {n}: {cpu_budget(0.7 * baseline, encoder.cpu_ms, top['grpc-text'].cpu_ms)}")
     return ok
+
+
+def cpu_budget(target_qps: float, model_ms: float, measured_ms: float) -> str:
+    """What the CPU allows at the QPS target: client, server and model share this machine's cores."""
+    cores = len(os.sched_getaffinity(0))
+    budget = cores / target_qps * 1000
+    left, beyond = budget - model_ms, measured_ms - model_ms
+    verdict = (
+        f"the serving path would have to cost {beyond / left:.1f}× less"
+        if 0 < left < beyond
+        else "the model alone takes more than the budget"
+        if left <= 0
+        else "within the budget"
+    )
+    return (
+        f"CPU budget at the target: {cores} cores / {target_qps:.0f} QPS = {budget:.2f} ms per request "
+        f"for client, server and model; the model alone takes {model_ms:.2f} ms (its batches of 32), "
+        f"leaving {left:.2f} ms; measured beyond the model: {beyond:.2f} ms (server + client CPU per "
+        f"request {measured_ms:.2f} ms): {verdict}"
+    )
 
 
 def main() -> int:
