@@ -102,8 +102,7 @@ def _backend_copy(impl: Any) -> Any | None:
 
 def _counting_tokenizer(impl: Any) -> Any | None:
     """The backend with truncation and padding off: routing counts the tokens of every text query,
-    and with the text cleaning both need this is ~2x cheaper than the transformers call layer
-    (`bench/hotpath.py`)."""
+    and this skips the transformers call layer (`bench/hotpath.py`, token count)."""
     counter = _backend_copy(impl)
     if counter is not None:
         counter.no_truncation()
@@ -121,7 +120,7 @@ def _padding_tokenizer(tokenizer: TextTokenizer) -> Any | None:
     context), or None where that cannot be shown to give the same ids.
 
     The transformers call layer (BatchEncoding, tensor conversion, settings changed per call under
-    a lock) costs about as much as the tokenizing itself (`bench/hotpath.py`, text prep). The copy
+    a lock) costs about as much as the tokenizing itself (`bench/hotpath.py`, tokenizing). The copy
     is used only when it matches that call on `_PARITY_TEXTS`: other tokenizer modes, a tokenizer
     without a pad token or any setting this does not mirror keep the transformers call.
     """
