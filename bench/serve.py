@@ -490,18 +490,17 @@ def cpu_budget(target_qps: float, model_ms: float, measured_ms: float) -> str:
     cores = len(os.sched_getaffinity(0))
     budget = cores / target_qps * 1000
     left, beyond = budget - model_ms, measured_ms - model_ms
-    verdict = (
-        f"the serving path would have to cost {beyond / left:.1f}× less"
-        if 0 < left < beyond
-        else "the model alone takes more than the budget"
-        if left <= 0
-        else "within the budget"
-    )
+    if measured_ms <= budget:
+        verdict = "within the budget"
+    elif left <= 0:
+        verdict = "the model alone takes more than the budget"
+    else:
+        verdict = f"the serving path beyond the model ({beyond:.2f} ms) would have to cost {beyond / left:.1f}× less"
     return (
         f"CPU budget at the target: {cores} cores / {target_qps:.0f} QPS = {budget:.2f} ms per request "
         f"for client, server and model; the model alone takes {model_ms:.2f} ms (its batches of 32), "
-        f"leaving {left:.2f} ms; measured beyond the model: {beyond:.2f} ms (server + client CPU per "
-        f"request {measured_ms:.2f} ms): {verdict}"
+        f"leaving {left:.2f} ms for the rest; measured: server + client {measured_ms:.2f} ms per "
+        f"request: {verdict}"
     )
 
 
