@@ -27,8 +27,8 @@ Printed targets (issue 7), each with its baseline from the same run:
   - gRPC + hydration add ≤ 3 ms at p50 over in-process index search (concurrency 1);
   - at concurrency 32, gRPC text-query QPS ≥ 0.7 × min(encoder QPS, index QPS); where the encoder
     is the slower, with the CPU budget that QPS leaves per request on this machine's cores (client,
-    server and model share them) against the model's own CPU per text and what the serving path
-    measured beyond it.
+    server and model share them), the model's own CPU per text (its batches of 32) and the server +
+    client CPU per gRPC text request measured against it.
 
     .venv/bin/python bench/serve.py [--model local-dir:models/shapes-base] [--sizes 10000,100000]
                                     [--quick] [--concurrency 1,8,32] [--requests N] [--threads 2] [--precision fp32]

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 #: (`bench/hotpath.py`, text prep). Small on purpose: it serves those repeats, not a cache of queries.
 RECENT_TEXTS = 256
 
+#: texts on which the backend's padded output must equal the Hugging Face call's before it replaces
+#: it: a short one, one past any context (truncation), one with non-ASCII text and markup.
+_PARITY_TEXTS = ("a red circle", "many small blue squares " * 120, "ein grünes Dreieck &amp; 三角形")
+
 
 class TextTokenizer:
     """Callable like open_clip's tokenizers: texts -> (n, context_length) int64 token ids."""
@@ -48,7 +52,11 @@ class TextTokenizer:
         if self._clean is not None:
             impl.clean_fn = self._clean
         self._counted = functools.lru_cache(maxsize=RECENT_TEXTS)(self._count)
-        self._padder = _padding_tokenizer(self) if is_hf else None
+        # open_clip's `strip_sep_token`: the separator id its call turns into 0 (None: none is).
+        hf = getattr(impl, "tokenizer", None)
+        sep = getattr(hf, "sep_token_id", None)
+        self._stripped_sep: int | None = sep if getattr(impl, "strip_sep_token", False) else None
+        self._padder = self._checked_padder() if is_hf else None
 
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         if self._padder is not None:
@@ -66,13 +74,48 @@ class TextTokenizer:
         import numpy as np
         import torch
 
-        clean = self._clean or (lambda text: text)
-        encodings = padder.encode_batch([clean(text) for text in texts])
-        ids = torch.from_numpy(np.array([encoding.ids for encoding in encodings], dtype=np.int64))
-        sep = getattr(self._impl.tokenizer, "sep_token_id", None)
-        if getattr(self._impl, "strip_sep_token", False) and sep is not None:
-            ids[ids == sep] = 0
+        cleaned = [self._clean(text) for text in texts] if self._clean is not None else list(texts)
+        ids = torch.from_numpy(np.array([e.ids for e in padder.encode_batch(cleaned)], dtype=np.int64))
+        if self._stripped_sep is not None:
+            ids[ids == self._stripped_sep] = 0
         return ids.reshape(len(texts), self.context_length)
+
+    def _checked_padder(self) -> Any | None:
+        """The backend set up as open_clip's `HFTokenizer` calls transformers (truncate and pad to
+        the context), or None where that cannot be shown to give the same ids.
+
+        The transformers call layer (BatchEncoding, tensor conversion, settings changed per call
+        under a lock) costs about as much as the tokenizing itself (`bench/hotpath.py`,
+        tokenizing). The copy is used only when it matches that call on `_PARITY_TEXTS`: other
+        tokenizer modes, a tokenizer without a pad token or any setting this does not mirror keep
+        the transformers call.
+        """
+        impl, context = self._impl, self.context_length
+        hf = getattr(impl, "tokenizer", None)
+        if getattr(impl, "tokenizer_mode", "") or hf is None or hf.pad_token is None or context <= 0:
+            return None
+        padder = _backend_copy(impl)
+        if padder is None:
+            return None
+        padder.enable_truncation(context, direction=hf.truncation_side)
+        padder.enable_padding(
+            direction=hf.padding_side,
+            pad_id=hf.pad_token_id,
+            pad_type_id=hf.pad_token_type_id,
+            pad_token=hf.pad_token,
+            length=context,
+        )
+        try:
+            fast, called = self._padded(padder, _PARITY_TEXTS), self._call_impl(_PARITY_TEXTS)
+            same = fast.shape == called.shape and bool((fast == called).all())
+        except Exception as exc:  # a tokenizer the call layer rejects: keep it, and its errors
+            log.debug("tokenizer %s: no fast path (%s)", type(hf).__name__, exc)
+            return None
+        if not same:
+            log.debug(
+                "tokenizer %s: the backend differs from the call layer; keeping the call", type(hf).__name__
+            )
+        return padder if same else None
 
     def count(self, text: str) -> int:
         """Tokens `text` needs including start/end tokens, as if the context were unlimited."""
@@ -108,48 +151,6 @@ def _counting_tokenizer(impl: Any) -> Any | None:
         counter.no_truncation()
         counter.no_padding()
     return counter
-
-
-#: texts on which the backend's padded output must equal the Hugging Face call's before it replaces
-#: it: a short one, one past any context (truncation), one with non-ASCII text and markup.
-_PARITY_TEXTS = ("a red circle", "many small blue squares " * 120, "ein grünes Dreieck &amp; 三角形")
-
-
-def _padding_tokenizer(tokenizer: TextTokenizer) -> Any | None:
-    """The backend set up as open_clip's `HFTokenizer` calls transformers (truncate and pad to the
-    context), or None where that cannot be shown to give the same ids.
-
-    The transformers call layer (BatchEncoding, tensor conversion, settings changed per call under
-    a lock) costs about as much as the tokenizing itself (`bench/hotpath.py`, tokenizing). The copy
-    is used only when it matches that call on `_PARITY_TEXTS`: other tokenizer modes, a tokenizer
-    without a pad token or any setting this does not mirror keep the transformers call.
-    """
-    impl, context = tokenizer._impl, tokenizer.context_length
-    hf = getattr(impl, "tokenizer", None)
-    if getattr(impl, "tokenizer_mode", "") or hf is None or hf.pad_token is None or context <= 0:
-        return None
-    padder = _backend_copy(impl)
-    if padder is None:
-        return None
-    padder.enable_truncation(context, direction=hf.truncation_side)
-    padder.enable_padding(
-        direction=hf.padding_side,
-        pad_id=hf.pad_token_id,
-        pad_type_id=hf.pad_token_type_id,
-        pad_token=hf.pad_token,
-        length=context,
-    )
-    try:
-        fast, called = tokenizer._padded(padder, _PARITY_TEXTS), tokenizer._call_impl(_PARITY_TEXTS)
-        same = fast.shape == called.shape and bool((fast == called).all())
-    except Exception as exc:  # a tokenizer the call layer rejects: keep it, and its errors
-        log.debug("tokenizer %s: no fast path (%s)", type(hf).__name__, exc)
-        same = False
-    if not same:
-        log.debug(
-            "tokenizer %s: the backend differs from the call layer; keeping the call", type(hf).__name__
-        )
-    return padder if same else None
 
 
 def build_tokenizer(resolved: ResolvedModel, context_length: int, language: str = "") -> TextTokenizer:
